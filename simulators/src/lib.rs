@@ -1,0 +1,2 @@
+//! plantsim: a Modbus TCP simulator of the Caylloma concentrator.
+pub mod clock;
