@@ -1,0 +1,168 @@
+//! Validated configuration: what the rest of the gateway runs on. Built only
+//! by [`super::validate`], so every value here has passed its checks.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::civil::Time;
+use jiff::tz::TimeZone;
+
+use super::raw::{ByteOrder, DataType, InfluxApi, Table};
+use super::secret::Secret;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub site: Site,
+    pub influx: InfluxSettings,
+    pub spool: SpoolSettings,
+    /// `None` when the HTTP listener is disabled.
+    pub http_listen: Option<SocketAddr>,
+    pub plcs: Vec<Plc>,
+    pub kpi: Option<KpiSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub name: Arc<str>,
+    pub timezone_name: String,
+    pub timezone: TimeZone,
+}
+
+#[derive(Debug, Clone)]
+pub enum InfluxTarget {
+    V1 {
+        database: String,
+        retention_policy: Option<String>,
+        username: Option<String>,
+        password: Option<Secret>,
+    },
+    V2 {
+        org: String,
+        bucket: String,
+        token: Secret,
+    },
+}
+
+impl InfluxTarget {
+    pub fn api(&self) -> InfluxApi {
+        match self {
+            InfluxTarget::V1 { .. } => InfluxApi::V1,
+            InfluxTarget::V2 { .. } => InfluxApi::V2,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InfluxSettings {
+    /// Base URL without trailing slash.
+    pub url: String,
+    pub target: InfluxTarget,
+    pub batch_size: usize,
+    pub flush_interval: Duration,
+    pub timeout: Duration,
+    pub gzip: bool,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpoolSettings {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plc {
+    pub name: Arc<str>,
+    pub area: Arc<str>,
+    /// `host:port`, resolved at each connect so a DNS change is picked up.
+    pub address: String,
+    pub unit_id: u8,
+    pub scan: Duration,
+    pub timeout: Duration,
+    pub max_gap: u16,
+    pub tags: Vec<Tag>,
+}
+
+/// Identity of a tag as it appears in InfluxDB.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TagId {
+    pub plc: Arc<str>,
+    pub area: Arc<str>,
+    pub equipment: Arc<str>,
+    pub name: Arc<str>,
+}
+
+impl TagId {
+    /// `equipment.name`, the form KPI settings use to refer to a tag.
+    pub fn path(&self) -> String {
+        format!("{}.{}", self.equipment, self.name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tag {
+    pub id: Arc<TagId>,
+    pub table: Table,
+    pub address: u16,
+    pub data_type: DataType,
+    pub order: ByteOrder,
+    pub bit: Option<u8>,
+    /// Registers (or bits) the tag occupies.
+    pub count: u16,
+    pub scale: f64,
+    pub offset: f64,
+    pub unit: Option<String>,
+    pub deadband: Option<f64>,
+    pub max_interval: Option<Duration>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Tag {
+    /// Integers keep integer type only when no scaling applies.
+    pub fn is_scaled(&self) -> bool {
+        self.scale != 1.0 || self.offset != 0.0
+    }
+}
+
+/// How recovery is computed: three-product needs Pb and Zn assays of both
+/// concentrates, feed and tails.
+#[derive(Debug, Clone)]
+pub struct ThreeProductTags {
+    pub feed_pb: String,
+    pub feed_zn: String,
+    pub conc_pb: String,
+    pub conc_zn: String,
+    pub zn_conc_pb: String,
+    pub zn_conc_zn: String,
+    pub tail_pb: String,
+    pub tail_zn: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Moisture {
+    Constant(f64),
+    Tag(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct KpiSettings {
+    pub day_start: Time,
+    pub interval: Duration,
+    pub target_tpd: f64,
+    pub target_oz_year: f64,
+    /// Month and day the metallurgical year starts.
+    pub year_start: (i8, i8),
+    pub moisture: Moisture,
+    pub ore_totaliser: String,
+    pub totaliser_rollover: Option<f64>,
+    pub ore_rate: Option<String>,
+    pub mill_power: Option<String>,
+    pub mill_running_kw: f64,
+    pub feed_ag: String,
+    pub conc_ag: String,
+    pub tail_ag: String,
+    pub three_product: Option<ThreeProductTags>,
+    pub state_file: PathBuf,
+}
