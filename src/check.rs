@@ -160,7 +160,14 @@ impl CheckReport {
             );
             let _ = writeln!(o, "  {:<9} {:>5} {:>5}  tags", "table", "start", "count");
             for r in &p.requests {
-                let _ = writeln!(o, "  {:<9} {:>5} {:>5}  {}", r.table, r.start, r.count, r.tags.join(", "));
+                let _ = writeln!(
+                    o,
+                    "  {:<9} {:>5} {:>5}  {}",
+                    r.table,
+                    r.start,
+                    r.count,
+                    r.tags.join(", ")
+                );
             }
         }
         o

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "plantgw", version, about = "Plant-floor SCADA gateway: Modbus TCP PLCs → InfluxDB, with production KPIs")]
+#[command(
+    name = "plantgw",
+    version,
+    about = "Plant-floor SCADA gateway: Modbus TCP PLCs → InfluxDB, with production KPIs"
+)]
 pub struct Cli {
     /// Log format: human-readable text, or one JSON object per line for log shippers.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -82,7 +86,10 @@ pub struct ClockArgs {
 impl ClockArgs {
     pub fn clock(&self) -> Result<plantsim::clock::PlantClock, String> {
         if !(self.speed.is_finite() && self.speed > 0.0 && self.speed <= 100_000.0) {
-            return Err(format!("--speed {} must be a number in (0, 100000]", self.speed));
+            return Err(format!(
+                "--speed {} must be a number in (0, 100000]",
+                self.speed
+            ));
         }
         let now = jiff::Timestamp::now();
         Ok(plantsim::clock::PlantClock::new(
@@ -123,14 +130,41 @@ mod tests {
     fn parses_each_command() {
         let c = Cli::try_parse_from(["plantgw", "check", "--config", "x.toml", "--json"]).unwrap();
         assert!(matches!(c.command, Command::Check { json: true, .. }));
-        let c = Cli::try_parse_from(["plantgw", "run", "-c", "x.toml", "--speed", "720", "--start", "2026-03-01T12:00:00Z"]).unwrap();
-        let Command::Run { clock, .. } = c.command else { panic!() };
+        let c = Cli::try_parse_from([
+            "plantgw",
+            "run",
+            "-c",
+            "x.toml",
+            "--speed",
+            "720",
+            "--start",
+            "2026-03-01T12:00:00Z",
+        ])
+        .unwrap();
+        let Command::Run { clock, .. } = c.command else {
+            panic!()
+        };
         assert_eq!(clock.speed, 720.0);
         assert!(clock.clock().is_ok());
-        let c = Cli::try_parse_from(["plantgw", "kpi", "-c", "x.toml", "--day", "2026-03-01", "--write"]).unwrap();
+        let c = Cli::try_parse_from([
+            "plantgw",
+            "kpi",
+            "-c",
+            "x.toml",
+            "--day",
+            "2026-03-01",
+            "--write",
+        ])
+        .unwrap();
         assert!(matches!(c.command, Command::Kpi { write: true, .. }));
-        assert!(Cli::try_parse_from(["plantgw", "kpi", "-c", "x.toml", "--day", "2026-13-01"]).is_err());
-        let bad = ClockArgs { start: None, speed: f64::NAN, anchor: None };
+        assert!(
+            Cli::try_parse_from(["plantgw", "kpi", "-c", "x.toml", "--day", "2026-13-01"]).is_err()
+        );
+        let bad = ClockArgs {
+            start: None,
+            speed: f64::NAN,
+            anchor: None,
+        };
         assert!(bad.clock().is_err());
     }
 }

@@ -5,8 +5,17 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod config;
-pub mod sample;
-pub mod modbus;
+pub mod app;
 pub mod check;
 pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod historian;
+pub mod http;
+pub mod kpi;
+pub mod kpi_cmd;
+pub mod modbus;
+pub mod sample;
+pub mod shutdown;
+pub mod spool;
+pub mod telemetry;

@@ -1,1 +1,4 @@
-
+//! All integration tests build into this one binary (see Cargo.toml).
+mod common;
+mod gateway;
+mod historian;

@@ -19,12 +19,20 @@ impl PlantClock {
     /// Real time: plant time is wall time.
     pub fn wall() -> Self {
         let now = Timestamp::now();
-        PlantClock { start: now, anchor: now, speed: 1.0 }
+        PlantClock {
+            start: now,
+            anchor: now,
+            speed: 1.0,
+        }
     }
 
     /// `speed` must be finite and > 0 (callers validate user input).
     pub fn new(start: Timestamp, anchor: Timestamp, speed: f64) -> Self {
-        PlantClock { start, anchor, speed }
+        PlantClock {
+            start,
+            anchor,
+            speed,
+        }
     }
 
     pub fn speed(&self) -> f64 {
@@ -46,7 +54,11 @@ impl PlantClock {
         let plant_elapsed = SignedDuration::from_nanos_i128(plant_elapsed_ns);
         self.start
             .checked_add(plant_elapsed)
-            .unwrap_or(if plant_elapsed.is_negative() { Timestamp::MIN } else { Timestamp::MAX })
+            .unwrap_or(if plant_elapsed.is_negative() {
+                Timestamp::MIN
+            } else {
+                Timestamp::MAX
+            })
     }
 
     pub fn now(&self) -> Timestamp {
@@ -64,6 +76,9 @@ mod tests {
         let anchor: Timestamp = "2026-11-28T00:00:00Z".parse().unwrap();
         let c = PlantClock::new(start, anchor, 720.0);
         let wall = anchor.checked_add(SignedDuration::from_secs(120)).unwrap();
-        assert_eq!(c.plant_at(wall), "2026-03-02T12:00:00Z".parse::<Timestamp>().unwrap());
+        assert_eq!(
+            c.plant_at(wall),
+            "2026-03-02T12:00:00Z".parse::<Timestamp>().unwrap()
+        );
     }
 }

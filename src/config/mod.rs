@@ -37,7 +37,12 @@ struct Invalid<'a>(&'a Path, &'a [Issue]);
 impl fmt::Display for Invalid<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.1.len();
-        write!(f, "{}: {n} error{} in configuration", self.0.display(), if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{}: {n} error{} in configuration",
+            self.0.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
         for i in self.1 {
             write!(f, "\n  {}: {}: {}", self.0.display(), i.key, i.reason)?;
         }
@@ -91,7 +96,10 @@ pub fn load_raw_with_env(
 /// Load and validate: the one call `run` and `check` make.
 pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     let raw = load_raw(path)?;
-    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     validate(&raw, base).map_err(|issues| ConfigError::Invalid {
         file: path.to_path_buf(),
         issues,

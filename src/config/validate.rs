@@ -45,7 +45,10 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Issue>
     let mut plc_names = HashSet::new();
     for (i, p) in raw.plc.iter().enumerate() {
         if !plc_names.insert(p.name.as_str()) {
-            issues.add(format!("plc[{i}].name"), format!("duplicate PLC name {:?}", p.name));
+            issues.add(
+                format!("plc[{i}].name"),
+                format!("duplicate PLC name {:?}", p.name),
+            );
         }
         if let Some(plc) = validate_plc(i, p, &mut issues) {
             plcs.push(plc);
@@ -108,7 +111,10 @@ fn check_name(issues: &mut Issues, key: &str, v: &str) {
     if v.trim().is_empty() {
         issues.add(key, "must not be empty");
     } else if v.starts_with('_') {
-        issues.add(key, format!("{v:?}: names starting with '_' are reserved by InfluxDB"));
+        issues.add(
+            key,
+            format!("{v:?}: names starting with '_' are reserved by InfluxDB"),
+        );
     } else if v.chars().any(|c| c.is_control()) {
         issues.add(key, format!("{v:?} contains control characters"));
     }
@@ -158,14 +164,19 @@ fn secret_from(
             None
         }
         (Some(s), None) => Some(s.clone()),
-        (None, Some(f)) => read_secret_file(issues, &format!("influxdb.{key}_file"), &resolve(base, f)),
+        (None, Some(f)) => {
+            read_secret_file(issues, &format!("influxdb.{key}_file"), &resolve(base, f))
+        }
         (None, None) => None,
     }
 }
 
 fn host_is_loopback(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
 }
 
 fn validate_influx(c: &InfluxConfig, base: &Path, issues: &mut Issues) -> Option<InfluxSettings> {
@@ -184,9 +195,13 @@ fn validate_influx(c: &InfluxConfig, base: &Path, issues: &mut Issues) -> Option
                     "put credentials in token/username/password, not in the URL",
                 );
             }
-            plain_remote = u.scheme() == "http" && !u.host_str().map(host_is_loopback).unwrap_or(true);
+            plain_remote =
+                u.scheme() == "http" && !u.host_str().map(host_is_loopback).unwrap_or(true);
         }
-        Ok(u) => issues.add("influxdb.url", format!("scheme {:?} is not http or https", u.scheme())),
+        Ok(u) => issues.add(
+            "influxdb.url",
+            format!("scheme {:?} is not http or https", u.scheme()),
+        ),
         Err(e) => issues.add("influxdb.url", format!("{url:?} is not a URL: {e}")),
     }
     if c.batch_size == 0 || c.batch_size > 1_000_000 {
@@ -201,14 +216,24 @@ fn validate_influx(c: &InfluxConfig, base: &Path, issues: &mut Issues) -> Option
     let ca_file = c.ca_file.as_ref().map(|p| resolve(base, p));
     if let Some(p) = &ca_file {
         if !p.is_file() {
-            issues.add("influxdb.ca_file", format!("{} does not exist", p.display()));
+            issues.add(
+                "influxdb.ca_file",
+                format!("{} does not exist", p.display()),
+            );
         }
     }
     let target = match c.api {
         InfluxApi::V2 => {
-            for (k, v) in [("database", &c.database), ("retention_policy", &c.retention_policy), ("username", &c.username)] {
+            for (k, v) in [
+                ("database", &c.database),
+                ("retention_policy", &c.retention_policy),
+                ("username", &c.username),
+            ] {
                 if v.is_some() {
-                    issues.add(format!("influxdb.{k}"), "is a v1 key; api = \"v2\" uses org, bucket and token");
+                    issues.add(
+                        format!("influxdb.{k}"),
+                        "is a v1 key; api = \"v2\" uses org, bucket and token",
+                    );
                 }
             }
             let org = c.org.clone().filter(|s| !s.is_empty());
@@ -233,18 +258,26 @@ fn validate_influx(c: &InfluxConfig, base: &Path, issues: &mut Issues) -> Option
                 );
             }
             match (org, bucket, token) {
-                (Some(org), Some(bucket), Some(token)) => Some(InfluxTarget::V2 { org, bucket, token }),
+                (Some(org), Some(bucket), Some(token)) => {
+                    Some(InfluxTarget::V2 { org, bucket, token })
+                }
                 _ => None,
             }
         }
         InfluxApi::V1 => {
             for (k, v) in [("org", &c.org), ("bucket", &c.bucket)] {
                 if v.is_some() {
-                    issues.add(format!("influxdb.{k}"), "is a v2 key; api = \"v1\" uses database and retention_policy");
+                    issues.add(
+                        format!("influxdb.{k}"),
+                        "is a v2 key; api = \"v1\" uses database and retention_policy",
+                    );
                 }
             }
             if c.token.is_some() || c.token_file.is_some() {
-                issues.add("influxdb.token", "is a v2 key; api = \"v1\" uses username and password");
+                issues.add(
+                    "influxdb.token",
+                    "is a v2 key; api = \"v1\" uses username and password",
+                );
             }
             let database = c.database.clone().filter(|s| !s.is_empty());
             if database.is_none() {
@@ -252,7 +285,10 @@ fn validate_influx(c: &InfluxConfig, base: &Path, issues: &mut Issues) -> Option
             }
             let password = secret_from(issues, "password", &c.password, &c.password_file, base);
             if password.is_some() && c.username.is_none() {
-                issues.add("influxdb.username", "a password was given without a username");
+                issues.add(
+                    "influxdb.username",
+                    "a password was given without a username",
+                );
             }
             if plain_remote && password.is_some() && !c.allow_insecure {
                 issues.add(
@@ -285,7 +321,10 @@ fn validate_influx(c: &InfluxConfig, base: &Path, issues: &mut Issues) -> Option
 fn validate_spool(c: &SpoolConfig, base: &Path, issues: &mut Issues) -> Option<SpoolSettings> {
     // A spool smaller than a few batches cannot hold an outage worth surviving.
     if c.max_bytes < 1 << 20 {
-        issues.add("spool.max_bytes", format!("{} is below the 1 MiB minimum", c.max_bytes));
+        issues.add(
+            "spool.max_bytes",
+            format!("{} is below the 1 MiB minimum", c.max_bytes),
+        );
         return None;
     }
     Some(SpoolSettings {
@@ -317,10 +356,16 @@ fn validate_plc(i: usize, p: &PlcConfig, issues: &mut Issues) -> Option<Plc> {
         _ => issues.add(k("address"), format!("{:?} is not host:port", p.address)),
     }
     if !(10..=3_600_000).contains(&p.scan_ms) {
-        issues.add(k("scan_ms"), format!("{} is outside 10–3600000 ms", p.scan_ms));
+        issues.add(
+            k("scan_ms"),
+            format!("{} is outside 10–3600000 ms", p.scan_ms),
+        );
     }
     if !(10..=60_000).contains(&p.timeout_ms) {
-        issues.add(k("timeout_ms"), format!("{} is outside 10–60000 ms", p.timeout_ms));
+        issues.add(
+            k("timeout_ms"),
+            format!("{} is outside 10–60000 ms", p.timeout_ms),
+        );
     }
     if p.tag.is_empty() {
         issues.add(k("tag"), format!("PLC {:?} has no tags", p.name));
@@ -334,7 +379,10 @@ fn validate_plc(i: usize, p: &PlcConfig, issues: &mut Issues) -> Option<Plc> {
         if let Some(prev) = ids.insert((t.equipment.as_str(), t.name.as_str()), j) {
             issues.add(
                 format!("{key}.name"),
-                format!("{}.{} is already defined at plc[{i}].tag[{prev}]", t.equipment, t.name),
+                format!(
+                    "{}.{} is already defined at plc[{i}].tag[{prev}]",
+                    t.equipment, t.name
+                ),
             );
         }
         if let Some(tag) = validate_tag(&key, t, &plc_name, &area, issues) {
@@ -357,7 +405,13 @@ fn validate_plc(i: usize, p: &PlcConfig, issues: &mut Issues) -> Option<Plc> {
     })
 }
 
-fn validate_tag(key: &str, t: &TagConfig, plc: &Arc<str>, area: &Arc<str>, issues: &mut Issues) -> Option<Tag> {
+fn validate_tag(
+    key: &str,
+    t: &TagConfig,
+    plc: &Arc<str>,
+    area: &Arc<str>,
+    issues: &mut Issues,
+) -> Option<Tag> {
     let before = issues.0.len();
     let k = |f: &str| format!("{key}.{f}");
     let what = format!("(tag {}.{})", t.equipment, t.name);
@@ -367,63 +421,113 @@ fn validate_tag(key: &str, t: &TagConfig, plc: &Arc<str>, area: &Arc<str>, issue
     if t.table.is_bits() && dt != DataType::Bool {
         issues.add(
             k("type"),
-            format!("{} table holds bits; type must be \"bool\", not {:?} {what}", t.table.as_str(), dt.as_str()),
+            format!(
+                "{} table holds bits; type must be \"bool\", not {:?} {what}",
+                t.table.as_str(),
+                dt.as_str()
+            ),
         );
     }
     match (dt, t.bit) {
         (DataType::Bool, None) if !t.table.is_bits() => issues.add(
             k("bit"),
-            format!("a bool in the {} table needs bit = 0–15 {what}", t.table.as_str()),
+            format!(
+                "a bool in the {} table needs bit = 0–15 {what}",
+                t.table.as_str()
+            ),
         ),
-        (DataType::Bool, Some(_)) if t.table.is_bits() => {
-            issues.add(k("bit"), format!("bit only applies to register tables {what}"))
+        (DataType::Bool, Some(_)) if t.table.is_bits() => issues.add(
+            k("bit"),
+            format!("bit only applies to register tables {what}"),
+        ),
+        (DataType::Bool, Some(b)) if b > 15 => {
+            issues.add(k("bit"), format!("bit {b} is out of range 0–15 {what}"))
         }
-        (DataType::Bool, Some(b)) if b > 15 => issues.add(k("bit"), format!("bit {b} is out of range 0–15 {what}")),
         (DataType::Bool, _) => {}
-        (_, Some(_)) => issues.add(k("bit"), format!("bit only applies to type = \"bool\" {what}")),
+        (_, Some(_)) => issues.add(
+            k("bit"),
+            format!("bit only applies to type = \"bool\" {what}"),
+        ),
         (_, None) => {}
     }
     let length = match (dt, t.length) {
         (DataType::String, None) => {
-            issues.add(k("length"), format!("a string needs length (registers) {what}"));
+            issues.add(
+                k("length"),
+                format!("a string needs length (registers) {what}"),
+            );
             0
         }
         (DataType::String, Some(l)) if l == 0 || l > 125 => {
-            issues.add(k("length"), format!("length {l} is outside 1–125 registers {what}"));
+            issues.add(
+                k("length"),
+                format!("length {l} is outside 1–125 registers {what}"),
+            );
             0
         }
         (DataType::String, Some(l)) => l,
         (_, Some(_)) => {
-            issues.add(k("length"), format!("length only applies to type = \"string\" {what}"));
+            issues.add(
+                k("length"),
+                format!("length only applies to type = \"string\" {what}"),
+            );
             0
         }
         (_, None) => 0,
     };
-    let count = if t.table.is_bits() { 1 } else { dt.registers(length) };
+    let count = if t.table.is_bits() {
+        1
+    } else {
+        dt.registers(length)
+    };
     if t.order.is_some() && count < 2 && dt != DataType::String {
-        issues.add(k("order"), format!("order only applies to multi-register types, not {} {what}", dt.as_str()));
+        issues.add(
+            k("order"),
+            format!(
+                "order only applies to multi-register types, not {} {what}",
+                dt.as_str()
+            ),
+        );
     }
     if dt == DataType::String && t.order.is_some() {
-        issues.add(k("order"), format!("strings are read high byte first; order does not apply {what}"));
+        issues.add(
+            k("order"),
+            format!("strings are read high byte first; order does not apply {what}"),
+        );
     }
     if u32::from(t.address) + u32::from(count) > 65536 {
         issues.add(
             k("address"),
-            format!("{} + {count} registers runs past the last Modbus address 65535 {what}", t.address),
+            format!(
+                "{} + {count} registers runs past the last Modbus address 65535 {what}",
+                t.address
+            ),
         );
     }
     let numeric = !matches!(dt, DataType::Bool | DataType::String);
     if !t.scale.is_finite() || t.scale == 0.0 {
-        issues.add(k("scale"), format!("{} must be finite and non-zero {what}", t.scale));
+        issues.add(
+            k("scale"),
+            format!("{} must be finite and non-zero {what}", t.scale),
+        );
     }
     if !t.offset.is_finite() {
         issues.add(k("offset"), format!("must be finite {what}"));
     }
     if !numeric && (t.scale != 1.0 || t.offset != 0.0) {
-        issues.add(k("scale"), format!("scale/offset apply to numbers, not {} {what}", dt.as_str()));
+        issues.add(
+            k("scale"),
+            format!("scale/offset apply to numbers, not {} {what}", dt.as_str()),
+        );
     }
     if !numeric && (t.min.is_some() || t.max.is_some() || t.deadband.is_some()) {
-        issues.add(k("min"), format!("min/max/deadband apply to numbers, not {} {what}", dt.as_str()));
+        issues.add(
+            k("min"),
+            format!(
+                "min/max/deadband apply to numbers, not {} {what}",
+                dt.as_str()
+            ),
+        );
     }
     for (f, v) in [("min", t.min), ("max", t.max), ("deadband", t.deadband)] {
         if v.is_some_and(|v| !v.is_finite()) {
@@ -432,7 +536,10 @@ fn validate_tag(key: &str, t: &TagConfig, plc: &Arc<str>, area: &Arc<str>, issue
     }
     if let (Some(lo), Some(hi)) = (t.min, t.max) {
         if lo >= hi {
-            issues.add(k("max"), format!("max {hi} must be greater than min {lo} {what}"));
+            issues.add(
+                k("max"),
+                format!("max {hi} must be greater than min {lo} {what}"),
+            );
         }
     }
     if t.deadband.is_some_and(|d| d < 0.0) {
@@ -440,7 +547,10 @@ fn validate_tag(key: &str, t: &TagConfig, plc: &Arc<str>, area: &Arc<str>, issue
     }
     if let Some(ms) = t.max_interval_ms {
         if t.deadband.is_none() {
-            issues.add(k("max_interval_ms"), format!("a heartbeat needs a deadband; without one every scan is written {what}"));
+            issues.add(
+                k("max_interval_ms"),
+                format!("a heartbeat needs a deadband; without one every scan is written {what}"),
+            );
         } else if ms == 0 {
             issues.add(k("max_interval_ms"), format!("must be > 0 {what}"));
         }
@@ -489,7 +599,9 @@ fn check_overlaps(plc: usize, tags: &[(usize, Tag)], issues: &mut Issues) {
             if let Some(prev) = reach {
                 let prev_end = u32::from(prev.1.address) + u32::from(prev.1.count);
                 if u32::from(cur.1.address) < prev_end {
-                    let both_bits = prev.1.bit.is_some() && cur.1.bit.is_some() && prev.1.address == cur.1.address;
+                    let both_bits = prev.1.bit.is_some()
+                        && cur.1.bit.is_some()
+                        && prev.1.address == cur.1.address;
                     if !both_bits {
                         issues.add(
                             format!("plc[{plc}].tag[{}].address", cur.0),
@@ -545,7 +657,12 @@ fn parse_mmdd(s: &str) -> Option<(i8, i8)> {
     Some((m, d))
 }
 
-fn validate_kpi(k: &KpiConfig, plcs: &[Plc], spool: &Option<SpoolSettings>, issues: &mut Issues) -> Option<KpiSettings> {
+fn validate_kpi(
+    k: &KpiConfig,
+    plcs: &[Plc],
+    spool: &Option<SpoolSettings>,
+    issues: &mut Issues,
+) -> Option<KpiSettings> {
     let before = issues.0.len();
     let mut paths: HashMap<String, usize> = HashMap::new();
     for p in plcs {
@@ -554,7 +671,10 @@ fn validate_kpi(k: &KpiConfig, plcs: &[Plc], spool: &Option<SpoolSettings>, issu
         }
     }
     let mut check_ref = |key: &str, v: &str| match paths.get(v) {
-        None => issues.add(format!("kpi.{key}"), format!("{v:?} is not a configured tag (equipment.name)")),
+        None => issues.add(
+            format!("kpi.{key}"),
+            format!("{v:?} is not a configured tag (equipment.name)"),
+        ),
         Some(n) if *n > 1 => issues.add(
             format!("kpi.{key}"),
             format!("{v:?} is ambiguous: {n} PLCs have a tag with that equipment and name"),
@@ -593,7 +713,10 @@ fn validate_kpi(k: &KpiConfig, plcs: &[Plc], spool: &Option<SpoolSettings>, issu
     if k.interval_s == 0 {
         issues.add("kpi.interval_s", "must be > 0");
     }
-    for (key, v) in [("target_tpd", k.target_tpd), ("target_oz_year", k.target_oz_year)] {
+    for (key, v) in [
+        ("target_tpd", k.target_tpd),
+        ("target_oz_year", k.target_oz_year),
+    ] {
         if !(v.is_finite() && v > 0.0) {
             issues.add(format!("kpi.{key}"), "must be a positive number");
         }
@@ -608,7 +731,10 @@ fn validate_kpi(k: &KpiConfig, plcs: &[Plc], spool: &Option<SpoolSettings>, issu
     }
     let moisture = match (k.moisture_pct, &k.moisture_tag) {
         (Some(_), Some(_)) => {
-            issues.add("kpi.moisture_tag", "give moisture_pct or moisture_tag, not both");
+            issues.add(
+                "kpi.moisture_tag",
+                "give moisture_pct or moisture_tag, not both",
+            );
             None
         }
         (Some(m), None) if !(0.0..100.0).contains(&m) => {
@@ -618,12 +744,22 @@ fn validate_kpi(k: &KpiConfig, plcs: &[Plc], spool: &Option<SpoolSettings>, issu
         (Some(m), None) => Some(Moisture::Constant(m)),
         (None, Some(t)) => Some(Moisture::Tag(t.clone())),
         (None, None) => {
-            issues.add("kpi.moisture_pct", "plants report dry tonnes: give moisture_pct or moisture_tag");
+            issues.add(
+                "kpi.moisture_pct",
+                "plants report dry tonnes: give moisture_pct or moisture_tag",
+            );
             None
         }
     };
     let three = [
-        &k.feed_pb, &k.feed_zn, &k.conc_pb, &k.conc_zn, &k.zn_conc_pb, &k.zn_conc_zn, &k.tail_pb, &k.tail_zn,
+        &k.feed_pb,
+        &k.feed_zn,
+        &k.conc_pb,
+        &k.conc_zn,
+        &k.zn_conc_pb,
+        &k.zn_conc_zn,
+        &k.tail_pb,
+        &k.tail_zn,
     ];
     let given = three.iter().filter(|v| v.is_some()).count();
     let three_product = match given {

@@ -39,7 +39,12 @@ fn be_bytes<const N: usize>(words: &[u16], order: ByteOrder) -> Result<[u8; N], 
 
 /// The raw (unscaled) value in `words`, which must be exactly the tag's
 /// registers. Bools here are register bits; bit tables use [`decode_bit`].
-pub fn decode_raw(dt: DataType, order: ByteOrder, bit: Option<u8>, words: &[u16]) -> Result<Raw, DecodeError> {
+pub fn decode_raw(
+    dt: DataType,
+    order: ByteOrder,
+    bit: Option<u8>,
+    words: &[u16],
+) -> Result<Raw, DecodeError> {
     let one = || -> Result<u16, DecodeError> {
         match words {
             [w] => Ok(*w),
@@ -65,7 +70,10 @@ pub fn decode_raw(dt: DataType, order: ByteOrder, bit: Option<u8>, words: &[u16]
                 bytes.extend_from_slice(&w.to_be_bytes());
             }
             // PLCs pad fixed-length strings with NULs or spaces.
-            let end = bytes.iter().rposition(|&b| b != 0 && b != b' ').map_or(0, |p| p + 1);
+            let end = bytes
+                .iter()
+                .rposition(|&b| b != 0 && b != b' ')
+                .map_or(0, |p| p + 1);
             bytes.truncate(end);
             Raw::Text(String::from_utf8(bytes).map_err(|_| DecodeError::Utf8)?)
         }
@@ -165,7 +173,10 @@ mod tests {
 
     /// Independent encoder for the tests: places big-endian bytes per order.
     fn encode(be: &[u8], order: ByteOrder) -> Vec<u16> {
-        let mut words: Vec<u16> = be.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+        let mut words: Vec<u16> = be
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
         if matches!(order, ByteOrder::CDAB | ByteOrder::DCBA) {
             words.reverse();
         }
@@ -194,40 +205,82 @@ mod tests {
     fn totaliser_u32_with_implied_decimals() {
         let t = tag(DataType::U32, ByteOrder::ABCD, 0.001, 0.0);
         // 4,294,967.295 t: the BW500-style maximum before wrap.
-        let (v, q) = engineering(&t, decode_raw(DataType::U32, ByteOrder::ABCD, None, &[0xFFFF, 0xFFFF]).unwrap());
+        let (v, q) = engineering(
+            &t,
+            decode_raw(DataType::U32, ByteOrder::ABCD, None, &[0xFFFF, 0xFFFF]).unwrap(),
+        );
         assert_eq!(q, Quality::Good);
         assert_eq!(v, Some(Value::Float(4_294_967.295)));
     }
 
     #[test]
     fn signed_bits_strings() {
-        assert_eq!(decode_raw(DataType::I16, ByteOrder::ABCD, None, &[0xFFFE]).unwrap(), Raw::Int(-2));
-        assert_eq!(decode_raw(DataType::Bool, ByteOrder::ABCD, Some(3), &[0b1000]).unwrap(), Raw::Bool(true));
-        assert_eq!(decode_raw(DataType::Bool, ByteOrder::ABCD, Some(2), &[0b1000]).unwrap(), Raw::Bool(false));
         assert_eq!(
-            decode_raw(DataType::String, ByteOrder::ABCD, None, &[0x4A43, 0x2D31, 0x0000]).unwrap(),
+            decode_raw(DataType::I16, ByteOrder::ABCD, None, &[0xFFFE]).unwrap(),
+            Raw::Int(-2)
+        );
+        assert_eq!(
+            decode_raw(DataType::Bool, ByteOrder::ABCD, Some(3), &[0b1000]).unwrap(),
+            Raw::Bool(true)
+        );
+        assert_eq!(
+            decode_raw(DataType::Bool, ByteOrder::ABCD, Some(2), &[0b1000]).unwrap(),
+            Raw::Bool(false)
+        );
+        assert_eq!(
+            decode_raw(
+                DataType::String,
+                ByteOrder::ABCD,
+                None,
+                &[0x4A43, 0x2D31, 0x0000]
+            )
+            .unwrap(),
             Raw::Text("JC-1".into())
         );
-        assert_eq!(decode_raw(DataType::String, ByteOrder::ABCD, None, &[0xFFFE]), Err(DecodeError::Utf8));
+        assert_eq!(
+            decode_raw(DataType::String, ByteOrder::ABCD, None, &[0xFFFE]),
+            Err(DecodeError::Utf8)
+        );
         assert!(matches!(
             decode_raw(DataType::F64, ByteOrder::ABCD, None, &[1, 2]),
-            Err(DecodeError::Length { expected: 4, got: 2 })
+            Err(DecodeError::Length {
+                expected: 4,
+                got: 2
+            })
         ));
     }
 
     #[test]
     fn range_and_finiteness_make_bad_quality() {
         let mut t = tag(DataType::F32, ByteOrder::ABCD, 1.0, 0.0);
-        assert_eq!(engineering(&t, Raw::Float(f64::NAN)), (None, Quality::OutOfRange));
-        assert_eq!(engineering(&t, Raw::Float(f64::INFINITY)), (None, Quality::OutOfRange));
+        assert_eq!(
+            engineering(&t, Raw::Float(f64::NAN)),
+            (None, Quality::OutOfRange)
+        );
+        assert_eq!(
+            engineering(&t, Raw::Float(f64::INFINITY)),
+            (None, Quality::OutOfRange)
+        );
         t.min = Some(0.0);
         t.max = Some(100.0);
-        assert_eq!(engineering(&t, Raw::Float(100.5)), (None, Quality::OutOfRange));
-        assert_eq!(engineering(&t, Raw::Float(50.0)), (Some(Value::Float(50.0)), Quality::Good));
+        assert_eq!(
+            engineering(&t, Raw::Float(100.5)),
+            (None, Quality::OutOfRange)
+        );
+        assert_eq!(
+            engineering(&t, Raw::Float(50.0)),
+            (Some(Value::Float(50.0)), Quality::Good)
+        );
         let u = tag(DataType::U64, ByteOrder::ABCD, 1.0, 0.0);
-        assert_eq!(engineering(&u, Raw::U64(u64::MAX)), (None, Quality::OutOfRange));
+        assert_eq!(
+            engineering(&u, Raw::U64(u64::MAX)),
+            (None, Quality::OutOfRange)
+        );
         let s = tag(DataType::I16, ByteOrder::ABCD, 0.1, -10.0);
-        assert_eq!(engineering(&s, Raw::Int(250)), (Some(Value::Float(15.0)), Quality::Good));
+        assert_eq!(
+            engineering(&s, Raw::Int(250)),
+            (Some(Value::Float(15.0)), Quality::Good)
+        );
     }
 
     fn order() -> impl Strategy<Value = ByteOrder> {

@@ -73,13 +73,35 @@ impl Link {
             .map_err(|_| LinkError::Timeout(timeout))?
     }
 
-    pub async fn read(&mut self, table: Table, start: u16, count: u16, timeout: Duration) -> Result<BlockData, LinkError> {
+    pub async fn read(
+        &mut self,
+        table: Table,
+        start: u16,
+        count: u16,
+        timeout: Duration,
+    ) -> Result<BlockData, LinkError> {
         let call = async {
             Ok::<_, tokio_modbus::Error>(match table {
-                Table::Coil => self.ctx.read_coils(start, count).await?.map(BlockData::Bits),
-                Table::Discrete => self.ctx.read_discrete_inputs(start, count).await?.map(BlockData::Bits),
-                Table::Holding => self.ctx.read_holding_registers(start, count).await?.map(BlockData::Words),
-                Table::Input => self.ctx.read_input_registers(start, count).await?.map(BlockData::Words),
+                Table::Coil => self
+                    .ctx
+                    .read_coils(start, count)
+                    .await?
+                    .map(BlockData::Bits),
+                Table::Discrete => self
+                    .ctx
+                    .read_discrete_inputs(start, count)
+                    .await?
+                    .map(BlockData::Bits),
+                Table::Holding => self
+                    .ctx
+                    .read_holding_registers(start, count)
+                    .await?
+                    .map(BlockData::Words),
+                Table::Input => self
+                    .ctx
+                    .read_input_registers(start, count)
+                    .await?
+                    .map(BlockData::Words),
             })
         };
         let answer = tokio::time::timeout(timeout, call)
@@ -89,7 +111,9 @@ impl Link {
             Ok(Ok(data)) => data,
             Ok(Err(exception)) => return Err(LinkError::Exception(u8::from(exception))),
             Err(tokio_modbus::Error::Transport(e)) => return Err(LinkError::Io(e)),
-            Err(tokio_modbus::Error::Protocol(e)) => return Err(LinkError::Protocol(e.to_string())),
+            Err(tokio_modbus::Error::Protocol(e)) => {
+                return Err(LinkError::Protocol(e.to_string()))
+            }
         };
         let got = match &data {
             BlockData::Words(w) => w.len(),

@@ -53,13 +53,20 @@ pub fn plan(tags: &[Tag], max_gap: u16) -> PollPlan {
 }
 
 /// Plans reads for a subset of tags, e.g. to split a block that failed.
-pub fn plan_subset(tags: &[Tag], subset: impl IntoIterator<Item = usize>, max_gap: u16) -> PollPlan {
+pub fn plan_subset(
+    tags: &[Tag],
+    subset: impl IntoIterator<Item = usize>,
+    max_gap: u16,
+) -> PollPlan {
     let mut order: Vec<usize> = subset.into_iter().filter(|&i| i < tags.len()).collect();
     order.sort_by_key(|&i| (tags[i].table, tags[i].address, tags[i].count, i));
     let mut blocks: Vec<ReadBlock> = Vec::new();
     for i in order {
         let t = &tags[i];
-        let (start, end) = (u32::from(t.address), u32::from(t.address) + u32::from(t.count));
+        let (start, end) = (
+            u32::from(t.address),
+            u32::from(t.address) + u32::from(t.count),
+        );
         if let Some(b) = blocks.last_mut() {
             let same_table = b.table == t.table;
             let gap_ok = start <= b.end() + u32::from(max_gap);
@@ -91,7 +98,12 @@ pub fn lower_bound(tags: &[Tag]) -> usize {
         let mut ranges: Vec<(u32, u32)> = tags
             .iter()
             .filter(|t| t.table == table)
-            .map(|t| (u32::from(t.address), u32::from(t.address) + u32::from(t.count)))
+            .map(|t| {
+                (
+                    u32::from(t.address),
+                    u32::from(t.address) + u32::from(t.count),
+                )
+            })
             .collect();
         if ranges.is_empty() {
             continue;
@@ -131,7 +143,11 @@ mod tests {
             data_type: dt,
             order: ByteOrder::ABCD,
             bit: None,
-            count: if table.is_bits() { 1 } else { dt.registers(length) },
+            count: if table.is_bits() {
+                1
+            } else {
+                dt.registers(length)
+            },
             scale: 1.0,
             offset: 0.0,
             unit: None,
@@ -147,14 +163,18 @@ mod tests {
         let tags = vec![
             tag(Table::Holding, 0, DataType::F32, 0),
             tag(Table::Holding, 2, DataType::U16, 0),
-            tag(Table::Holding, 10, DataType::F64, 0),  // gap 7 ≤ 16: merged
+            tag(Table::Holding, 10, DataType::F64, 0), // gap 7 ≤ 16: merged
             tag(Table::Holding, 100, DataType::U16, 0), // gap 86: new block
             tag(Table::Input, 0, DataType::U16, 0),
             tag(Table::Coil, 5, DataType::Bool, 0),
             tag(Table::Coil, 7, DataType::Bool, 0),
         ];
         let p = plan(&tags, 16);
-        let got: Vec<_> = p.blocks.iter().map(|b| (b.table, b.start, b.count)).collect();
+        let got: Vec<_> = p
+            .blocks
+            .iter()
+            .map(|b| (b.table, b.start, b.count))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -172,7 +192,9 @@ mod tests {
 
     #[test]
     fn respects_the_125_register_limit() {
-        let tags: Vec<_> = (0..100).map(|i| tag(Table::Holding, i * 2, DataType::F32, 0)).collect();
+        let tags: Vec<_> = (0..100)
+            .map(|i| tag(Table::Holding, i * 2, DataType::F32, 0))
+            .collect();
         let p = plan(&tags, 16);
         assert_eq!(p.blocks.len(), 2);
         assert!(p.blocks.iter().all(|b| b.count <= 125));

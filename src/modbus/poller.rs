@@ -83,7 +83,11 @@ impl Poller {
     /// Plant-clock timestamp of this scan, strictly increasing per PLC even
     /// if the wall clock steps backwards (NTP), so series never go back in time.
     fn timestamp(&mut self) -> i64 {
-        let ts = self.clock.now().as_millisecond().max(self.last_ts_ms.saturating_add(1));
+        let ts = self
+            .clock
+            .now()
+            .as_millisecond()
+            .max(self.last_ts_ms.saturating_add(1));
         self.last_ts_ms = ts;
         ts
     }
@@ -109,7 +113,9 @@ impl Poller {
                     status.errors += 1;
                     if matches!(e, LinkError::Timeout(_)) {
                         status.timeouts += 1;
-                        readings.iter_mut().for_each(|r| r.quality = Quality::Timeout);
+                        readings
+                            .iter_mut()
+                            .for_each(|r| r.quality = Quality::Timeout);
                     }
                     self.note_failure(&e);
                 }
@@ -125,7 +131,10 @@ impl Poller {
                     break;
                 };
                 status.requests += 1;
-                match link.read(block.table, block.start, block.count, plc.timeout).await {
+                match link
+                    .read(block.table, block.start, block.count, plc.timeout)
+                    .await
+                {
                     Ok(data) => fill(&plc, block, &data, &mut readings),
                     Err(e) => {
                         status.errors += 1;
@@ -176,7 +185,10 @@ impl Poller {
 
     fn split_blocks(&mut self, which: &[usize]) {
         let mut blocks = Vec::with_capacity(self.plan.blocks.len() + which.len());
-        for (bi, b) in std::mem::take(&mut self.plan.blocks).into_iter().enumerate() {
+        for (bi, b) in std::mem::take(&mut self.plan.blocks)
+            .into_iter()
+            .enumerate()
+        {
             if which.contains(&bi) {
                 let sub = plan_subset(&self.plc.tags, b.tags.iter().copied(), 0);
                 tracing::warn!(
@@ -229,8 +241,12 @@ fn fill(plc: &Plc, block: &ReadBlock, data: &BlockData, readings: &mut [Reading]
 fn record_metrics(plc: &str, s: &ScanStatus) {
     let plc = plc.to_string();
     metrics::counter!("plantgw_plc_scans_total", "plc" => plc.clone()).increment(1);
-    metrics::counter!("plantgw_plc_requests_total", "plc" => plc.clone()).increment(u64::from(s.requests));
-    metrics::counter!("plantgw_plc_errors_total", "plc" => plc.clone()).increment(u64::from(s.errors));
-    metrics::counter!("plantgw_plc_timeouts_total", "plc" => plc.clone()).increment(u64::from(s.timeouts));
-    metrics::histogram!("plantgw_plc_scan_duration_seconds", "plc" => plc).record(s.duration.as_secs_f64());
+    metrics::counter!("plantgw_plc_requests_total", "plc" => plc.clone())
+        .increment(u64::from(s.requests));
+    metrics::counter!("plantgw_plc_errors_total", "plc" => plc.clone())
+        .increment(u64::from(s.errors));
+    metrics::counter!("plantgw_plc_timeouts_total", "plc" => plc.clone())
+        .increment(u64::from(s.timeouts));
+    metrics::histogram!("plantgw_plc_scan_duration_seconds", "plc" => plc)
+        .record(s.duration.as_secs_f64());
 }

@@ -1,0 +1,139 @@
+//! Line protocol encoding: a PLC scan through the scan encoder (the hot
+//! path, every scan of every PLC) and generic points through
+//! `encode_point` (the KPI engine's path).
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use plantgw::config::{ByteOrder, DataType, Plc, Table, Tag, TagId};
+use plantgw::historian::{encode_point, FieldValue, Point, ScanEncoder};
+use plantgw::sample::{Quality, Reading, Scan, ScanStatus, Value};
+
+/// A grinding-PLC-like configuration: `n` tags over 20 equipment, mostly
+/// floats, some integers, bools and strings.
+fn plant(n: usize) -> Plc {
+    let tags = (0..n)
+        .map(|i| Tag {
+            id: Arc::new(TagId {
+                plc: "grinding".into(),
+                area: "grinding".into(),
+                equipment: format!("equipment_{:02}", i % 20).into(),
+                name: format!("signal_{i:04}").into(),
+            }),
+            table: Table::Holding,
+            address: (i * 2) as u16,
+            data_type: DataType::F32,
+            order: ByteOrder::ABCD,
+            bit: None,
+            count: 2,
+            scale: 1.0,
+            offset: 0.0,
+            unit: None,
+            deadband: None,
+            max_interval: None,
+            min: None,
+            max: None,
+        })
+        .collect();
+    Plc {
+        name: "grinding".into(),
+        area: "grinding".into(),
+        address: "127.0.0.1:5021".into(),
+        unit_id: 1,
+        scan: Duration::from_secs(1),
+        timeout: Duration::from_secs(1),
+        max_gap: 0,
+        tags,
+    }
+}
+
+fn scan(p: &Plc) -> Scan {
+    let readings = p
+        .tags
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let value = match i % 20 {
+                0..=13 => Value::Float(400.0 + i as f64 * 0.37),
+                14..=16 => Value::Int(i as i64 * 1000),
+                17 | 18 => Value::Bool(i % 2 == 0),
+                _ => Value::Text("auto".into()),
+            };
+            Reading {
+                tag: t.id.clone(),
+                value: Some(value),
+                quality: Quality::Good,
+            }
+        })
+        .collect();
+    Scan {
+        plc: p.name.clone(),
+        area: p.area.clone(),
+        ts_ms: 1_700_000_000_000,
+        readings,
+        status: ScanStatus {
+            connected: true,
+            duration: Duration::from_millis(35),
+            requests: 12,
+            errors: 0,
+            timeouts: 0,
+        },
+    }
+}
+
+fn scan_encoder(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scan_encoder");
+    for n in [100usize, 1000] {
+        let p = plant(n);
+        let s = scan(&p);
+        let mut enc = ScanEncoder::new("caylloma", std::slice::from_ref(&p));
+        let mut out = Vec::with_capacity(64 * 1024);
+        // The first scan also writes every tag's quality; measure steady state.
+        enc.encode(&s, &mut out);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("tags", n), &s, |b, s| {
+            b.iter(|| {
+                out.clear();
+                black_box(enc.encode(black_box(s), &mut out))
+            })
+        });
+    }
+    g.finish();
+}
+
+fn points(c: &mut Criterion) {
+    let mut g = c.benchmark_group("encode_point");
+    for n in [100usize, 1000] {
+        let pts: Vec<Point> = (0..n)
+            .map(|i| Point {
+                measurement: "kpi".into(),
+                tags: vec![
+                    ("site".into(), "caylloma".into()),
+                    ("day".into(), "2024-03-01".into()),
+                ],
+                fields: vec![
+                    ("ore_dry_t".into(), FieldValue::Float(612.5 + i as f64)),
+                    ("throughput_tph".into(), FieldValue::Float(29.4)),
+                    ("scans".into(), FieldValue::Int(i as i64)),
+                ],
+                ts_ms: 1_700_000_000_000 + i as i64,
+            })
+            .collect();
+        let mut out = Vec::with_capacity(64 * 1024);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("points", n), &pts, |b, pts| {
+            b.iter(|| {
+                out.clear();
+                for p in pts {
+                    let _ = encode_point(black_box(p), &mut out);
+                }
+                black_box(out.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, scan_encoder, points);
+criterion_main!(benches);

@@ -1,0 +1,450 @@
+//! The HTTP side of InfluxDB writes: one request per call, classified by
+//! [`super::retry::classify`]. Retrying, splitting and bisecting live in
+//! [`super::delivery`], re-exported here for the pipeline.
+//!
+//! Secrets: the v2 token travels in a sensitive `Authorization` header and
+//! the v1 password as basic auth, never in a URL; errors are stripped of
+//! URLs and every message a server sends back is scrubbed of our secrets
+//! before it can reach a log.
+use std::fmt;
+use std::io::Write as _;
+use std::time::Duration;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::{RequestBuilder, Url};
+
+use super::delivery::{LineWriter, WriterHealth};
+use super::retry::{classify, WriteOutcome};
+use super::HistorianError;
+use crate::config::{InfluxSettings, InfluxTarget, Secret};
+
+pub use super::delivery::{deliver, deliver_with, Delivery};
+
+/// Largest error body read from a server: InfluxDB's are a few hundred
+/// bytes, and a misbehaving proxy must not make us buffer megabytes.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Writes line protocol to InfluxDB (v2 `/api/v2/write` or v1 `/write`).
+pub struct InfluxClient {
+    http: reqwest::Client,
+    write_url: Url,
+    auth: Auth,
+    gzip: bool,
+    health: WriterHealth,
+}
+
+impl fmt::Debug for InfluxClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InfluxClient")
+            .field("write_url", &self.write_url.as_str())
+            .field("auth", &self.auth)
+            .field("gzip", &self.gzip)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InfluxClient {
+    pub fn new(s: &InfluxSettings) -> Result<Self, HistorianError> {
+        let write_url = match &s.target {
+            InfluxTarget::V2 { org, bucket, .. } => endpoint(
+                &s.url,
+                "/api/v2/write",
+                &[("org", org), ("bucket", bucket), ("precision", "ms")],
+            )?,
+            InfluxTarget::V1 {
+                database,
+                retention_policy,
+                ..
+            } => {
+                let mut q = vec![("db", database.as_str())];
+                if let Some(rp) = retention_policy {
+                    q.push(("rp", rp));
+                }
+                q.push(("precision", "ms"));
+                endpoint(&s.url, "/write", &q)?
+            }
+        };
+        Ok(InfluxClient {
+            http: build_http(s)?,
+            write_url,
+            auth: Auth::from_target(&s.target)?,
+            gzip: s.gzip,
+            health: WriterHealth::default(),
+        })
+    }
+
+    /// Shared view of whether writes are succeeding (for `/healthz`).
+    pub fn health(&self) -> &WriterHealth {
+        &self.health
+    }
+
+    /// One POST of `body`; never retries by itself.
+    pub async fn write_once(&self, body: &[u8]) -> WriteOutcome {
+        let mut rb = self
+            .http
+            .post(self.write_url.clone())
+            .header(CONTENT_TYPE, "text/plain; charset=utf-8");
+        rb = match self.gzip.then(|| gzip(body)) {
+            Some(Ok(z)) => rb.header(CONTENT_ENCODING, "gzip").body(z),
+            // Compression into memory does not fail in practice; if it did,
+            // the plain body is still a valid request.
+            Some(Err(_)) | None => rb.body(body.to_vec()),
+        };
+        let resp = match self.auth.apply(rb).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return WriteOutcome::Retry {
+                    status: None,
+                    reason: self.auth.redact(describe(e)),
+                }
+            }
+        };
+        let status = resp.status().as_u16();
+        if resp.status().is_success() {
+            return WriteOutcome::Written;
+        }
+        let headers = resp.headers().clone();
+        let body = read_capped(resp, MAX_ERROR_BODY).await;
+        match classify(status, &headers, &body) {
+            WriteOutcome::BadData { status, message } => WriteOutcome::BadData {
+                status,
+                message: self.auth.redact(message),
+            },
+            WriteOutcome::Unauthorized { status, message } => WriteOutcome::Unauthorized {
+                status,
+                message: self.auth.redact(message),
+            },
+            WriteOutcome::Retry { status, reason } => WriteOutcome::Retry {
+                status,
+                reason: self.auth.redact(reason),
+            },
+            other => other,
+        }
+    }
+}
+
+impl LineWriter for InfluxClient {
+    fn write_once(&self, body: &[u8]) -> impl std::future::Future<Output = WriteOutcome> + Send {
+        InfluxClient::write_once(self, body)
+    }
+
+    fn health(&self) -> &WriterHealth {
+        &self.health
+    }
+}
+
+fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    // Fast level: line protocol compresses ~10x even so, and the gateway's
+    // two cores have Modbus to poll.
+    let mut z = GzEncoder::new(Vec::with_capacity(body.len() / 8 + 64), Compression::fast());
+    z.write_all(body)?;
+    z.finish()
+}
+
+async fn read_capped(mut resp: reqwest::Response, max: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    // A body cut short by a network error still explains the status.
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = max.saturating_sub(out.len());
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= max {
+            break;
+        }
+    }
+    out
+}
+
+/// The whole body, or an error when it fails or exceeds `max` bytes.
+pub(crate) async fn read_body(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if out.len() + chunk.len() > max {
+                    return Err(format!("response larger than {max} bytes"));
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(out),
+            Err(e) => return Err(describe(e)),
+        }
+    }
+}
+
+/// A reqwest error as one line, without the URL, with its causes (the
+/// useful part, e.g. "Connection refused", is usually a source).
+pub(crate) fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut s = if e.is_timeout() {
+        format!("timed out ({e})")
+    } else {
+        e.to_string()
+    };
+    let mut src = std::error::Error::source(&e);
+    while let Some(cause) = src {
+        let m = cause.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        src = cause.source();
+    }
+    s
+}
+
+/// `{base}{path}?k=v&…` with the values form-encoded.
+pub(crate) fn endpoint(
+    base: &str,
+    path: &str,
+    query: &[(&str, &str)],
+) -> Result<Url, HistorianError> {
+    let raw = format!("{}{path}", base.trim_end_matches('/'));
+    let mut url = Url::parse(&raw).map_err(|e| HistorianError::Url {
+        url: base.to_string(),
+        reason: e.to_string(),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(HistorianError::Url {
+            url: base.to_string(),
+            reason: format!("scheme {:?} is not http or https", url.scheme()),
+        });
+    }
+    if !query.is_empty() {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in query {
+            q.append_pair(k, v);
+        }
+    }
+    Ok(url)
+}
+
+/// The reqwest client shared by writes and queries: rustls with ring,
+/// platform roots plus `ca_file`, no redirects (a redirected POST would
+/// turn into a GET and lose the body), the configured timeout.
+pub fn build_http(s: &InfluxSettings) -> Result<reqwest::Client, HistorianError> {
+    // Err means a provider is already installed (by us earlier, or by the
+    // embedding program), which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut b = reqwest::Client::builder()
+        .tls_backend_rustls()
+        .timeout(s.timeout)
+        .connect_timeout(s.timeout.min(Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("plantgw/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &s.ca_file {
+        let pem = std::fs::read(path).map_err(|source| HistorianError::CaFileRead {
+            path: path.clone(),
+            source,
+        })?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| HistorianError::CaFile {
+                path: path.clone(),
+                reason: describe(e),
+            })?;
+        if certs.is_empty() {
+            return Err(HistorianError::CaFile {
+                path: path.clone(),
+                reason: "no PEM certificate found".into(),
+            });
+        }
+        b = b.tls_certs_merge(certs);
+    }
+    b.build().map_err(|e| HistorianError::Http(describe(e)))
+}
+
+/// Shortest secret scrubbed from server messages.
+const MIN_REDACTED: usize = 4;
+
+/// Credentials, applied per request. `Debug` shows only which kind.
+pub(crate) enum Auth {
+    None,
+    /// Prebuilt `Token …` header, marked sensitive.
+    Token(HeaderValue, Secret),
+    Basic {
+        username: String,
+        password: Option<Secret>,
+    },
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Token(..) => f.write_str("Token(***)"),
+            Auth::Basic { username, .. } => write!(f, "Basic({username:?}, ***)"),
+        }
+    }
+}
+
+impl Auth {
+    pub(crate) fn from_target(t: &InfluxTarget) -> Result<Self, HistorianError> {
+        Ok(match t {
+            InfluxTarget::V2 { token, .. } if token.is_empty() => Auth::None,
+            InfluxTarget::V2 { token, .. } => {
+                let mut v = HeaderValue::from_str(&format!("Token {}", token.expose()))
+                    .map_err(|_| HistorianError::InvalidToken)?;
+                v.set_sensitive(true);
+                Auth::Token(v, token.clone())
+            }
+            InfluxTarget::V1 {
+                username: Some(u),
+                password,
+                ..
+            } => Auth::Basic {
+                username: u.clone(),
+                password: password.clone(),
+            },
+            InfluxTarget::V1 { .. } => Auth::None,
+        })
+    }
+
+    pub(crate) fn apply(&self, rb: RequestBuilder) -> RequestBuilder {
+        match self {
+            Auth::None => rb,
+            Auth::Token(h, _) => rb.header(AUTHORIZATION, h.clone()),
+            Auth::Basic { username, password } => {
+                rb.basic_auth(username, password.as_ref().map(Secret::expose))
+            }
+        }
+    }
+
+    /// Replaces our secrets in text that came from elsewhere (a server can
+    /// echo a header back in its error message).
+    pub(crate) fn redact(&self, text: String) -> String {
+        let secret = match self {
+            Auth::Token(_, s) => Some(s),
+            Auth::Basic { password, .. } => password.as_ref(),
+            Auth::None => None,
+        };
+        match secret {
+            // A secret of a few characters would turn every message into
+            // asterisks, and is no secret worth the name anyway.
+            Some(s) if s.expose().len() >= MIN_REDACTED && text.contains(s.expose()) => {
+                text.replace(s.expose(), "***")
+            }
+            _ => text,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn settings(target: InfluxTarget) -> InfluxSettings {
+        InfluxSettings {
+            url: "http://127.0.0.1:1/base/".into(),
+            target,
+            batch_size: 5000,
+            flush_interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            gzip: true,
+            ca_file: None,
+        }
+    }
+
+    fn v2(token: &str) -> InfluxTarget {
+        InfluxTarget::V2 {
+            org: "fortuna & co".into(),
+            bucket: "plant/raw".into(),
+            token: Secret::new(token),
+        }
+    }
+
+    #[test]
+    fn write_urls_are_encoded() {
+        let c = InfluxClient::new(&settings(v2("t"))).unwrap();
+        assert_eq!(
+            c.write_url.as_str(),
+            "http://127.0.0.1:1/base/api/v2/write?org=fortuna+%26+co&bucket=plant%2Fraw&precision=ms"
+        );
+        let c = InfluxClient::new(&settings(InfluxTarget::V1 {
+            database: "plant db".into(),
+            retention_policy: Some("autogen".into()),
+            username: None,
+            password: None,
+        }))
+        .unwrap();
+        assert_eq!(
+            c.write_url.as_str(),
+            "http://127.0.0.1:1/base/write?db=plant+db&rp=autogen&precision=ms"
+        );
+    }
+
+    #[test]
+    fn bad_urls_and_tokens_are_errors_without_secrets() {
+        let mut s = settings(v2("t"));
+        s.url = "not a url".into();
+        assert!(matches!(
+            InfluxClient::new(&s),
+            Err(HistorianError::Url { .. })
+        ));
+        s.url = "ftp://h".into();
+        assert!(InfluxClient::new(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("not http"));
+        let e = InfluxClient::new(&settings(v2("sekrit\ntoken"))).unwrap_err();
+        assert!(!e.to_string().contains("sekrit"), "{e}");
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let c = InfluxClient::new(&settings(v2("s3cr3t-token"))).unwrap();
+        let d = format!("{c:?}");
+        assert!(!d.contains("s3cr3t"), "{d}");
+        assert!(d.contains("Token(***)"));
+        let c = InfluxClient::new(&settings(InfluxTarget::V1 {
+            database: "d".into(),
+            retention_policy: None,
+            username: Some("grafana".into()),
+            password: Some(Secret::new("hunter2")),
+        }))
+        .unwrap();
+        let d = format!("{c:?}");
+        assert!(!d.contains("hunter2") && d.contains("grafana"), "{d}");
+    }
+
+    #[test]
+    fn redacts_echoed_secrets() {
+        let a = Auth::from_target(&v2("s3cr3t")).unwrap();
+        assert_eq!(
+            a.redact("bad header Token s3cr3t".into()),
+            "bad header Token ***"
+        );
+        assert_eq!(Auth::None.redact("x".into()), "x");
+        let short = Auth::from_target(&v2("t")).unwrap();
+        assert_eq!(short.redact("a test".into()), "a test");
+    }
+
+    #[test]
+    fn missing_or_empty_ca_file_is_a_clear_error() {
+        let mut s = settings(v2("t"));
+        s.ca_file = Some("/nonexistent/ca.pem".into());
+        let e = InfluxClient::new(&s).unwrap_err().to_string();
+        assert!(
+            e.contains("/nonexistent/ca.pem") && e.contains("cannot read"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("empty.pem");
+        std::fs::write(&p, "not a certificate\n").unwrap();
+        s.ca_file = Some(p);
+        let e = InfluxClient::new(&s).unwrap_err().to_string();
+        assert!(e.contains("no PEM certificate"), "{e}");
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        let body = b"m v=1i 1\n".repeat(100);
+        let z = gzip(&body).unwrap();
+        let mut d = flate2::read::GzDecoder::new(&z[..]);
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut d, &mut back).unwrap();
+        assert_eq!(back, body);
+        assert!(z.len() < body.len() / 5);
+    }
+}

@@ -1,0 +1,161 @@
+//! What `/healthz` judges: every PLC answered recently, and the historian
+//! writer is not stuck (spooled data is being acknowledged).
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+#[derive(Default)]
+pub struct Health {
+    inner: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    plcs: BTreeMap<String, PlcHealth>,
+    /// Last time InfluxDB acknowledged a batch.
+    last_ack: Option<Instant>,
+    /// Since when unacknowledged data has been waiting, if any.
+    pending_since: Option<Instant>,
+}
+
+struct PlcHealth {
+    scan: Duration,
+    last_ok: Option<Instant>,
+    registered: Instant,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct HealthReport {
+    pub healthy: bool,
+    pub reasons: Vec<String>,
+}
+
+/// How long the writer may hold data without a single acknowledgement.
+const WRITER_STUCK_AFTER: Duration = Duration::from_secs(60);
+
+impl Health {
+    pub fn register_plc(&self, name: &str, scan: Duration) {
+        if let Ok(mut s) = self.inner.lock() {
+            s.plcs.insert(
+                name.to_string(),
+                PlcHealth {
+                    scan,
+                    last_ok: None,
+                    registered: Instant::now(),
+                },
+            );
+        }
+    }
+
+    pub fn plc_scanned(&self, name: &str, connected: bool) {
+        if let Ok(mut s) = self.inner.lock() {
+            if let Some(p) = s.plcs.get_mut(name) {
+                if connected {
+                    p.last_ok = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    pub fn writer_pending(&self, pending: bool) {
+        if let Ok(mut s) = self.inner.lock() {
+            match (pending, s.pending_since) {
+                (true, None) => s.pending_since = Some(Instant::now()),
+                (false, _) => s.pending_since = None,
+                _ => {}
+            }
+        }
+    }
+
+    pub fn writer_acked(&self) {
+        if let Ok(mut s) = self.inner.lock() {
+            s.last_ack = Some(Instant::now());
+        }
+    }
+
+    /// Per PLC: name and seconds since it last answered (None: never).
+    pub fn plcs(&self) -> Vec<(String, Option<f64>)> {
+        let Ok(s) = self.inner.lock() else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        s.plcs
+            .iter()
+            .map(|(n, p)| {
+                (
+                    n.clone(),
+                    p.last_ok.map(|t| now.duration_since(t).as_secs_f64()),
+                )
+            })
+            .collect()
+    }
+
+    pub fn report(&self) -> HealthReport {
+        let Ok(s) = self.inner.lock() else {
+            return HealthReport {
+                healthy: false,
+                reasons: vec!["health state poisoned".into()],
+            };
+        };
+        let now = Instant::now();
+        let mut reasons = Vec::new();
+        for (name, p) in &s.plcs {
+            // Three missed scans, but never less than 10 s, so one slow
+            // answer does not flap the health check.
+            let allowed = (p.scan * 3).max(Duration::from_secs(10));
+            let since = p.last_ok.unwrap_or(p.registered);
+            if now.duration_since(since) > allowed {
+                reasons.push(match p.last_ok {
+                    Some(t) => format!(
+                        "plc {name}: no answer for {:.0} s",
+                        now.duration_since(t).as_secs_f64()
+                    ),
+                    None => format!("plc {name}: has not answered since start"),
+                });
+            }
+        }
+        if let Some(since) = s.pending_since {
+            let last = s.last_ack.map_or(since, |a| a.max(since));
+            if now.duration_since(last) > WRITER_STUCK_AFTER {
+                reasons.push(format!(
+                    "writer: no batch accepted by InfluxDB for {:.0} s while data is waiting",
+                    now.duration_since(last).as_secs_f64()
+                ));
+            }
+        }
+        HealthReport {
+            healthy: reasons.is_empty(),
+            reasons,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn plc_silence_and_stuck_writer_make_it_unhealthy() {
+        let h = Health::default();
+        h.register_plc("grinding", Duration::from_secs(1));
+        h.plc_scanned("grinding", true);
+        assert!(h.report().healthy);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let r = h.report();
+        assert!(!r.healthy);
+        assert!(r.reasons[0].contains("grinding"), "{r:?}");
+        h.plc_scanned("grinding", true);
+        h.writer_pending(true);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        h.plc_scanned("grinding", true);
+        assert!(h.report().healthy);
+        tokio::time::advance(Duration::from_secs(58)).await;
+        h.plc_scanned("grinding", true);
+        assert!(h.report().reasons.iter().any(|r| r.starts_with("writer")));
+        h.writer_acked();
+        assert!(h.report().healthy);
+    }
+}

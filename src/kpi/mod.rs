@@ -1,0 +1,82 @@
+//! Production KPIs (DESIGN §5, §6): tonnes milled per production day against
+//! `target_tpd`, mill availability, silver head grade, recovery to the Pb-Ag
+//! concentrate and recovered ounces, year to date and projected.
+//!
+//! - [`day`]: the production calendar (days start at `day_start` local time);
+//! - [`totaliser`]: what a step of the belt-scale totaliser means (delta,
+//!   rollover, reset);
+//! - [`recovery`]: two- and three-product formulas, ounces;
+//! - `track`, `accum`: held tag values and per-day accumulators;
+//! - [`engine`]: [`KpiEngine`], pure, time injected: `observe` scans,
+//!   `tick(now)` for `kpi` rows and `kpi_daily` rows;
+//! - [`report`]: [`KpiValues`], [`DailyKpi`], [`KpiSnapshot`] → points,
+//!   table, gauges;
+//! - [`state`]: [`KpiState`], atomic [`save_state`] / [`load_state`];
+//! - [`recompute`]: rebuild a day from InfluxDB's raw series;
+//! - [`task`]: the async driver `plantgw run` uses.
+//!
+//! Choices worth knowing when reading the numbers:
+//! - a `kpi_daily` row is stamped with its production day's *start* instant
+//!   (07:00 local), so it sits on the day it describes and a recompute
+//!   overwrites it (same series, same timestamp);
+//! - `projected_day_t` = dry t so far + last interval's dry t/h × hours left;
+//!   in `kpi_daily` it is the final dry tonnage and `throughput_tph` the day
+//!   mean;
+//! - `ag_projected_oz_year` = oz year to date + year-to-date pace × time
+//!   left in the metallurgical year (pace measured from the later of the
+//!   year start and the gateway's first reading), omitted in the first hour;
+//! - unknown time (bad quality, or a held value older than 3 scans) counts
+//!   neither for nor against availability; `good_data_pct` is the share of
+//!   the day's elapsed time, averaged over the configured KPI tags, that was
+//!   covered by good data;
+//! - days during which the gateway saw nothing at all get no `kpi_daily` row.
+mod accum;
+pub mod day;
+pub mod engine;
+pub mod recompute;
+pub mod recovery;
+pub mod report;
+pub mod state;
+pub mod task;
+pub mod totaliser;
+mod track;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+pub use engine::KpiEngine;
+pub use recompute::{fetch_and_recompute, recompute_day, RawSample};
+pub use recovery::RecoveryMethod;
+pub use report::{DailyKpi, KpiSnapshot, KpiValues};
+pub use state::{load_state, save_state, KpiState, STATE_VERSION};
+pub use task::{KpiHandle, KpiTask};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KpiError {
+    #[error("KPI state {}: {source}", path.display())]
+    StateIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("KPI state {}: not a valid state file: {source}", path.display())]
+    StateFormat {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("KPI state {}: format version {found}, this build reads {expected}", path.display())]
+    StateVersion {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("production calendar: {0}")]
+    Calendar(String),
+    #[error("recompute query: {0}")]
+    Query(#[from] crate::historian::QueryError),
+    #[error("KPI task: {0}")]
+    Task(String),
+}

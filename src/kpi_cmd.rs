@@ -1,0 +1,43 @@
+//! `plantgw kpi --day`: recompute a closed production day from the raw
+//! series in InfluxDB, print it, and with `--write` re-close it as
+//! `kpi_daily` (same series and timestamp, so the old row is overwritten).
+//!
+//! Writes go straight to InfluxDB, not through the spool: the spool belongs
+//! to the running service and is locked by it.
+use anyhow::{bail, Context as _};
+use jiff::civil::Date;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::historian::{deliver, encode_point, Delivery, InfluxClient, QueryClient};
+use crate::kpi::fetch_and_recompute;
+
+pub async fn run(settings: &Settings, day: Date, write: bool) -> anyhow::Result<()> {
+    let Some(kpi) = &settings.kpi else {
+        bail!("the configuration has no [kpi] section");
+    };
+    let query = QueryClient::new(&settings.influx).context("InfluxDB query client")?;
+    let daily = fetch_and_recompute(&query, kpi, &settings.site, day)
+        .await
+        .with_context(|| format!("recomputing production day {day}"))?;
+    print!("{}", daily.table());
+    if write {
+        let mut body = Vec::new();
+        for p in daily.to_points(&settings.site.name) {
+            encode_point(&p, &mut body).context("encoding kpi_daily")?;
+        }
+        let client = InfluxClient::new(&settings.influx).context("InfluxDB client")?;
+        let cancel = CancellationToken::new();
+        crate::shutdown::on_signals(cancel.clone());
+        match deliver(&client, &body, &cancel).await {
+            Delivery::Delivered { .. } => println!("kpi_daily for {day} written"),
+            Delivery::Dropped { message, .. } => {
+                bail!("InfluxDB rejected kpi_daily for {day}: {message}")
+            }
+            Delivery::Cancelled => {
+                bail!("interrupted before InfluxDB accepted kpi_daily for {day}")
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,766 @@
+//! The durable store-and-forward spool between the historian's writer and
+//! InfluxDB: every batch is on disk (fsynced) before it is sent, and leaves
+//! only once InfluxDB has acknowledged it.
+//!
+//! # Guarantees
+//!
+//! - [`Spool::append`] returns only after the record and its length are
+//!   fsynced; the seq it returns is unique and increasing, also across
+//!   restarts.
+//! - Nothing acknowledged with [`Spool::ack`] is delivered by
+//!   [`Spool::peek`] again, also after a crash: the ack position is
+//!   persisted before `ack` returns. Delivery is at-least-once: records
+//!   after the last ack may be delivered twice around a crash.
+//! - Nothing appended is lost unless the `max_bytes` bound drops it (oldest
+//!   whole segments first, counted and logged) or the disk damages it
+//!   (skipped, counted and logged). Records are delivered in seq order.
+//!
+//! # On-disk format
+//!
+//! A spool directory holds:
+//!
+//! ```text
+//! spool.lock                  owner pid, then "start=<ticks> boot=<id>" (lock.rs)
+//! ack                         persisted ack position (ack.rs)
+//! 00000000000000000001.seg    segments, named by the seq they start at,
+//! 00000000000000000913.seg    20 digits so names sort like seqs
+//! ```
+//!
+//! A segment is a plain concatenation of records, no file header. A record
+//! is, little-endian:
+//!
+//! ```text
+//! offset  size  field
+//!      0     4  magic    FE 50 47 01  (0xFE never occurs in UTF-8; 01 = format version)
+//!      4     4  len      payload length in bytes (u32)
+//!      8     4  crc      CRC-32C (Castagnoli) over len, seq and payload
+//!     12     8  seq      u64
+//!     20   len  payload  one InfluxDB batch, opaque here
+//! ```
+//!
+//! The `ack` file is 20 bytes: `PGAK`, u32 version 1, u64 acked seq, CRC-32C
+//! of the first 16 bytes. It is replaced by write-to-`ack.tmp`, fsync,
+//! rename, directory fsync.
+//!
+//! # Invariants
+//!
+//! 1. Seqs start at 1 and strictly increase through a segment and from one
+//!    segment to the next; a segment's name is at most its first record's
+//!    seq and above every seq in older segments.
+//! 2. Only the newest segment is appended to. A segment is closed once the
+//!    next record would take it past `segment_bytes` (min(max_bytes / 8,
+//!    64 MiB) by default); a record larger than that gets a segment of its
+//!    own.
+//! 3. A segment file is created (and the directory fsynced) before any
+//!    older one is deleted, so after a crash the next seq is recovered as
+//!    the highest of: the last good seq + 1, the newest segment's name, the
+//!    ack position + 1.
+//! 4. A segment is deleted only when every good record in it is at or below
+//!    the ack position, or when the `max_bytes` bound drops it. After an
+//!    append the segments' total size is at most `max_bytes` (a spool
+//!    reopened with a smaller bound shrinks on its first append).
+//! 5. The ack position only grows, and is durable before `ack` returns.
+//!
+//! # Recovery
+//!
+//! [`Spool::open`] reads every segment. A record that fails its checks is
+//! skipped when a good record with a higher seq follows: the scanner
+//! searches for the next magic and accepts it only if the whole record
+//! checks out, so a garbled length cannot swallow good data. Records lost
+//! that way are counted by the seq gap they leave (`corrupt_records`).
+//! Damage with no good record after it is a torn tail: in the newest
+//! segment it is truncated, so new records go after good data; in an older
+//! segment it is skipped and counted. A torn tail is a record whose
+//! `append` never returned, unless the disk lost fsynced data; the seqs of
+//! truncated records are handed out again.
+//!
+//! Layout: [`record`] encodes one record, `scan` reads a segment's bytes,
+//! `segment` does segment file I/O, `ack` the ack file, `lock` the lock
+//! file, `events` the log lines and metrics.
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+mod ack;
+mod dir;
+mod error;
+mod events;
+mod lock;
+pub mod record;
+mod scan;
+mod segment;
+#[cfg(test)]
+mod tests;
+
+pub use error::SpoolError;
+pub use record::RecordError;
+pub use scan::{decode_segment, DecodeStop, DecodedSegment, Skipped};
+
+/// Largest default segment: big enough that a full spool is a handful of
+/// files, small enough that dropping one loses little.
+pub const MAX_SEGMENT_BYTES: u64 = 64 << 20;
+
+/// One spooled batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolRecord {
+    pub seq: u64,
+    pub payload: Vec<u8>,
+}
+
+/// A snapshot of the spool; counters are since this process opened it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpoolStats {
+    /// Segment bytes on disk (counted against `max_bytes`).
+    pub bytes: u64,
+    /// Records not yet acknowledged.
+    pub records: u64,
+    /// Unacknowledged records deleted to stay within `max_bytes`.
+    pub dropped_records: u64,
+    /// Bytes of those records.
+    pub dropped_bytes: u64,
+    /// Records lost to damage found while reading.
+    pub corrupt_records: u64,
+    /// Bytes of torn tails cut off when opening.
+    pub truncated_bytes: u64,
+    /// Segment files.
+    pub segments: u64,
+    /// Highest acknowledged seq (0: none).
+    pub acked_seq: u64,
+    /// Highest seq handed out (0: none).
+    pub last_seq: u64,
+}
+
+/// How a spool is opened; [`SpoolOptions::new`] gives the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolOptions {
+    /// Bound on the segments' total size.
+    pub max_bytes: u64,
+    /// Size at which a segment is closed and a new one started.
+    pub segment_bytes: u64,
+}
+
+impl SpoolOptions {
+    pub fn new(max_bytes: u64) -> SpoolOptions {
+        SpoolOptions {
+            max_bytes,
+            segment_bytes: (max_bytes / 8).clamp(1, MAX_SEGMENT_BYTES),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Segment {
+    first_seq: u64,
+    path: PathBuf,
+    /// Bytes in use: appends go here.
+    size: u64,
+    /// Good records in it.
+    valid: u64,
+    last_seq: Option<u64>,
+    /// Damaged byte ranges the reader jumps over.
+    skips: Vec<(u64, u64)>,
+    /// An append failed and could not be undone: never write here again.
+    sealed: bool,
+}
+
+impl Segment {
+    fn new(first_seq: u64, path: PathBuf) -> Segment {
+        Segment {
+            first_seq,
+            path,
+            size: 0,
+            valid: 0,
+            last_seq: None,
+            skips: Vec::new(),
+            sealed: false,
+        }
+    }
+
+    fn skip_end(&self, offset: u64) -> Option<u64> {
+        self.skips
+            .iter()
+            .find(|(start, end)| *start <= offset && offset < *end)
+            .map(|(_, end)| *end)
+    }
+}
+
+/// A record read and checked at `offset` of the oldest segment.
+#[derive(Debug, Clone, Copy)]
+struct Verified {
+    seq: u64,
+    offset: u64,
+    next: u64,
+}
+
+/// Position of the oldest unacknowledged record, always in the oldest
+/// segment.
+#[derive(Debug, Default)]
+struct Reader {
+    offset: u64,
+    /// Good records before `offset`.
+    consumed: u64,
+    file: Option<File>,
+    /// Saves re-reading the record `peek` just returned when it is acked.
+    verified: Option<Verified>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    dropped_records: u64,
+    dropped_bytes: u64,
+    corrupt_records: u64,
+    truncated_bytes: u64,
+}
+
+/// What [`Spool::read_oldest`] found.
+enum Read {
+    Good {
+        seq: u64,
+        next: u64,
+        payload: Vec<u8>,
+    },
+    /// A header with a seq beyond the ack; the payload was not checked.
+    Ahead {
+        seq: u64,
+    },
+    Bad(RecordError),
+}
+
+struct Found {
+    seq: u64,
+    payload: Vec<u8>,
+}
+
+#[derive(Default)]
+struct DropTally {
+    segments: u64,
+    records: u64,
+    bytes: u64,
+    seqs: Option<(u64, u64)>,
+}
+
+/// The spool. Synchronous and single-threaded: wrap it in a mutex and call
+/// it from blocking threads.
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    opts: SpoolOptions,
+    /// Oldest first; only the last is written to.
+    segments: VecDeque<Segment>,
+    /// Append handle on the last segment, opened on first use.
+    writer: Option<File>,
+    reader: Reader,
+    acked: u64,
+    next_seq: u64,
+    counters: Counters,
+    // Last: released after every file above is closed.
+    lock: lock::LockFile,
+}
+
+impl Spool {
+    /// Opens or creates the spool in `dir` with default segment sizes.
+    pub fn open(dir: &Path, max_bytes: u64) -> Result<Spool, SpoolError> {
+        Spool::open_with(dir, SpoolOptions::new(max_bytes))
+    }
+
+    /// Opens or creates the spool in `dir`: takes the lock, recovers from
+    /// whatever a crash left and positions the reader at the first
+    /// unacknowledged record.
+    pub fn open_with(dir: &Path, opts: SpoolOptions) -> Result<Spool, SpoolError> {
+        let min = record::encoded_len(0);
+        if opts.max_bytes < min {
+            return Err(SpoolError::MaxBytesTooSmall {
+                dir: dir.to_path_buf(),
+                max_bytes: opts.max_bytes,
+                min,
+            });
+        }
+        let opts = SpoolOptions {
+            segment_bytes: opts.segment_bytes.max(1),
+            ..opts
+        };
+        fs::create_dir_all(dir).map_err(|e| SpoolError::io("create spool directory", dir, e))?;
+        let lock = lock::acquire(dir)?;
+        let dir = dir.to_path_buf();
+        ack::remove_leftover(&dir)?;
+        let acked = match ack::load(&dir)? {
+            ack::Loaded::Missing => 0,
+            ack::Loaded::Acked(seq) => seq,
+            ack::Loaded::Corrupt(reason) => {
+                // Delivering twice beats losing: the at-least-once side.
+                events::ack_file_unreadable(&dir.join(ack::FILE), &reason);
+                0
+            }
+        };
+
+        let mut counters = Counters::default();
+        let mut next_seq = acked.saturating_add(1).max(1);
+        let mut segments = VecDeque::new();
+        // Per segment: offset and index of its first record newer than the ack.
+        let mut starts: VecDeque<Option<(u64, u64)>> = VecDeque::new();
+        let files = segment::list(&dir)?;
+        let mut prev_last: Option<u64> = None;
+        for (i, (first, path)) in files.iter().enumerate() {
+            let bytes = segment::read_all(path)?;
+            let floor = prev_last.map_or(*first, |p| (*first).max(p.saturating_add(1)));
+            let scan = scan::scan(&bytes, Some(floor));
+            let mut seg = Segment::new(*first, path.clone());
+            seg.size = bytes.len() as u64;
+            for s in &scan.skipped {
+                events::corrupt(path, s.offset, s.len, s.lost, &s.reason);
+                counters.corrupt_records += s.lost;
+                seg.skips.push((s.offset, s.offset + s.len));
+            }
+            if let Some(stop) = scan.stop {
+                let tail = seg.size - stop.offset;
+                match files.get(i + 1) {
+                    None => {
+                        segment::truncate(path, stop.offset)?;
+                        events::torn_tail(path, stop.offset, tail, &stop.reason);
+                        counters.truncated_bytes += tail;
+                        seg.size = stop.offset;
+                    }
+                    Some((next_first, _)) => {
+                        let expected = scan.records.last().map_or(floor, |r| r.seq + 1);
+                        let lost = next_first.saturating_sub(expected).max(1);
+                        events::corrupt(path, stop.offset, tail, lost, &stop.reason);
+                        counters.corrupt_records += lost;
+                        seg.skips.push((stop.offset, seg.size));
+                    }
+                }
+            }
+            seg.valid = scan.records.len() as u64;
+            seg.last_seq = scan.records.last().map(|r| r.seq);
+            if let Some(last) = seg.last_seq {
+                prev_last = Some(last);
+                next_seq = next_seq.max(last.saturating_add(1));
+            }
+            next_seq = next_seq.max(*first);
+            starts.push_back(
+                scan.records
+                    .iter()
+                    .position(|r| r.seq > acked)
+                    .map(|i| (scan.records[i].offset, i as u64)),
+            );
+            segments.push_back(seg);
+        }
+
+        // Leading segments with nothing newer than the ack are done with.
+        // A lone empty segment stays: its name carries the next seq.
+        let mut deleted = false;
+        while let Some(front) = segments.front() {
+            let done = match front.last_seq {
+                Some(last) => last <= acked,
+                None => segments.len() > 1,
+            };
+            if !done {
+                break;
+            }
+            segment::remove(&front.path)?;
+            segments.pop_front();
+            starts.pop_front();
+            deleted = true;
+        }
+        if deleted {
+            dir::sync_dir(&dir)?;
+        }
+        let mut reader = Reader::default();
+        if let Some(Some((offset, consumed))) = starts.front() {
+            reader.offset = *offset;
+            reader.consumed = *consumed;
+        }
+
+        let spool = Spool {
+            dir,
+            opts,
+            segments,
+            writer: None,
+            reader,
+            acked,
+            next_seq,
+            counters,
+            lock,
+        };
+        let stats = spool.stats();
+        events::gauges(&stats);
+        tracing::info!(
+            dir = %spool.dir.display(),
+            records = stats.records,
+            bytes = stats.bytes,
+            segments = stats.segments,
+            acked_seq = stats.acked_seq,
+            next_seq = spool.next_seq,
+            lock = %spool.lock.path().display(),
+            "spool opened"
+        );
+        Ok(spool)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends one record and fsyncs it before returning its seq. Makes room
+    /// under `max_bytes` by dropping the oldest segments, acknowledged or
+    /// not; a payload that could never fit is an error.
+    pub fn append(&mut self, payload: &[u8]) -> Result<u64, SpoolError> {
+        let seq = self.next_seq;
+        let len = record::encoded_len(payload.len());
+        let header = match record::encode_header(seq, payload) {
+            Ok(h) if len <= self.opts.max_bytes => h,
+            _ => {
+                return Err(SpoolError::TooLarge {
+                    dir: self.dir.clone(),
+                    len: payload.len() as u64,
+                    record: len,
+                    max_bytes: self.opts.max_bytes,
+                })
+            }
+        };
+        self.make_room(len, seq)?;
+        let (Some(file), Some(seg)) = (self.writer.as_mut(), self.segments.back_mut()) else {
+            return Err(SpoolError::io(
+                "append to",
+                &self.dir,
+                io::Error::other("no segment open for writing"),
+            ));
+        };
+        match segment::append(file, &seg.path, seg.size, &header, payload) {
+            Ok(()) => {
+                seg.size += len;
+                seg.valid += 1;
+                seg.last_seq = Some(seq);
+                self.next_seq = seq + 1;
+                events::gauges(&self.stats());
+                Ok(seq)
+            }
+            Err((e, rolled_back)) => {
+                if !rolled_back {
+                    // Part of the record may be in the file: nothing goes
+                    // after it, and its seq is not handed out again.
+                    seg.sealed = true;
+                    self.writer = None;
+                    self.next_seq = seq + 1;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Ensures the last segment can take a `len`-byte record as `seq` and
+    /// the total stays within `max_bytes`.
+    fn make_room(&mut self, len: u64, seq: u64) -> Result<(), SpoolError> {
+        let full = match self.segments.back() {
+            None => true,
+            Some(b) => b.sealed || (b.size > 0 && b.size + len > self.opts.segment_bytes),
+        };
+        if full {
+            self.start_segment(seq)?;
+        }
+        let mut tally = DropTally::default();
+        while self.total_bytes() + len > self.opts.max_bytes {
+            if self.segments.len() <= 1 {
+                // The segment to drop is the one to write to: start its
+                // successor first, so the next seq stays on disk.
+                self.start_segment(seq)?;
+            }
+            self.drop_oldest(&mut tally)?;
+        }
+        if tally.segments > 0 {
+            dir::sync_dir(&self.dir)?;
+            self.counters.dropped_records += tally.records;
+            self.counters.dropped_bytes += tally.bytes;
+            events::dropped(
+                &self.dir,
+                tally.segments,
+                tally.records,
+                tally.bytes,
+                tally.seqs,
+                self.opts.max_bytes,
+            );
+        }
+        if self.writer.is_none() {
+            if let Some(back) = self.segments.back() {
+                self.writer = Some(segment::open_append(&back.path)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn start_segment(&mut self, seq: u64) -> Result<(), SpoolError> {
+        let (path, file) = segment::create(&self.dir, seq)?;
+        self.segments.push_back(Segment::new(seq, path));
+        self.writer = Some(file);
+        if self.segments.len() == 1 {
+            self.reader = Reader::default();
+        }
+        Ok(())
+    }
+
+    fn drop_oldest(&mut self, tally: &mut DropTally) -> Result<(), SpoolError> {
+        let Some(seg) = self.segments.front() else {
+            return Ok(());
+        };
+        segment::remove(&seg.path)?;
+        let records = seg.valid.saturating_sub(self.reader.consumed);
+        tally.segments += 1;
+        tally.records += records;
+        tally.bytes += seg.size.saturating_sub(self.reader.offset);
+        if let (true, Some(last)) = (records > 0, seg.last_seq) {
+            let first = seg.first_seq.max(self.acked + 1);
+            tally.seqs = Some((tally.seqs.map_or(first, |(f, _)| f), last));
+        }
+        self.retire_front_unlinked();
+        Ok(())
+    }
+
+    /// Forgets the oldest segment, whose file is already deleted.
+    fn retire_front_unlinked(&mut self) {
+        self.segments.pop_front();
+        self.reader = Reader::default();
+        if self.segments.is_empty() {
+            self.writer = None;
+        }
+    }
+
+    fn total_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// The oldest record not yet acknowledged, left in place.
+    pub fn peek(&mut self) -> Result<Option<SpoolRecord>, SpoolError> {
+        let found = self.seek_unacked(true)?;
+        Ok(found.map(|f| SpoolRecord {
+            seq: f.seq,
+            payload: f.payload,
+        }))
+    }
+
+    /// Acknowledges every record up to and including `seq`: persists the
+    /// position, then deletes segments left fully acknowledged. Acking an
+    /// old seq again is a no-op; a seq never handed out is an error.
+    pub fn ack(&mut self, seq: u64) -> Result<(), SpoolError> {
+        if seq <= self.acked {
+            return Ok(());
+        }
+        let last = self.next_seq - 1;
+        if seq > last {
+            return Err(SpoolError::AckBeyondLast {
+                dir: self.dir.clone(),
+                seq,
+                last,
+            });
+        }
+        ack::store(&self.dir, seq)?;
+        self.acked = seq;
+        self.seek_unacked(false)?;
+        events::gauges(&self.stats());
+        Ok(())
+    }
+
+    pub fn stats(&self) -> SpoolStats {
+        let valid: u64 = self.segments.iter().map(|s| s.valid).sum();
+        SpoolStats {
+            bytes: self.total_bytes(),
+            records: valid.saturating_sub(self.reader.consumed),
+            dropped_records: self.counters.dropped_records,
+            dropped_bytes: self.counters.dropped_bytes,
+            corrupt_records: self.counters.corrupt_records,
+            truncated_bytes: self.counters.truncated_bytes,
+            segments: self.segments.len() as u64,
+            acked_seq: self.acked,
+            last_seq: self.next_seq - 1,
+        }
+    }
+
+    /// Moves the reader to the oldest good record newer than the ack,
+    /// deleting segments left behind. With `payload`, reads and checks that
+    /// record; without, stops at its header (all `ack` needs to know).
+    fn seek_unacked(&mut self, payload: bool) -> Result<Option<Found>, SpoolError> {
+        let mut deleted = false;
+        let mut rescans = 0;
+        let found = loop {
+            let Some(front) = self.segments.front() else {
+                break None;
+            };
+            let only = self.segments.len() == 1;
+            let done = match front.last_seq {
+                Some(last) => last <= self.acked,
+                None => !only,
+            };
+            let offset = self.reader.offset;
+            let (size, skip_end) = (front.size, front.skip_end(offset));
+            // Past the end of an older segment: the rest of it was damaged.
+            if done || (offset >= size && !only) {
+                segment::remove(&front.path)?;
+                self.retire_front_unlinked();
+                deleted = true;
+                continue;
+            }
+            if let Some(end) = skip_end {
+                self.reader.offset = end;
+                self.reader.verified = None;
+                continue;
+            }
+            if offset >= size {
+                break None;
+            }
+            if let Some(v) = self.reader.verified.filter(|v| v.offset == offset) {
+                if v.seq <= self.acked {
+                    self.advance(v.next);
+                    continue;
+                }
+                if !payload {
+                    break Some(Found {
+                        seq: v.seq,
+                        payload: Vec::new(),
+                    });
+                }
+            }
+            match self.read_oldest(offset, payload)? {
+                Read::Good { seq, next, .. } if seq <= self.acked => self.advance(next),
+                Read::Good { seq, next, payload } => {
+                    self.reader.verified = Some(Verified { seq, offset, next });
+                    break Some(Found { seq, payload });
+                }
+                Read::Ahead { seq } => {
+                    break Some(Found {
+                        seq,
+                        payload: Vec::new(),
+                    })
+                }
+                Read::Bad(reason) => {
+                    rescans += 1;
+                    if rescans > 3 {
+                        return Err(SpoolError::Unstable {
+                            path: self
+                                .segments
+                                .front()
+                                .map(|s| s.path.clone())
+                                .unwrap_or_default(),
+                            offset,
+                            reason,
+                        });
+                    }
+                    self.rescan_oldest(offset, reason)?;
+                }
+            }
+        };
+        if deleted {
+            dir::sync_dir(&self.dir)?;
+        }
+        Ok(found)
+    }
+
+    fn advance(&mut self, next: u64) {
+        self.reader.offset = next;
+        self.reader.consumed += 1;
+        self.reader.verified = None;
+    }
+
+    /// Reads the record at `offset` of the oldest segment.
+    fn read_oldest(&mut self, offset: u64, with_payload: bool) -> Result<Read, SpoolError> {
+        let Some(seg) = self.segments.front() else {
+            return Ok(Read::Bad(RecordError::Truncated {
+                needed: record::HEADER_LEN as u64,
+                available: 0,
+            }));
+        };
+        let file = match &mut self.reader.file {
+            Some(f) => f,
+            slot => slot.insert(segment::open_read(&seg.path)?),
+        };
+        let available = seg.size.saturating_sub(offset);
+        let mut header = [0u8; record::HEADER_LEN];
+        let head = &mut header[..(record::HEADER_LEN as u64).min(available) as usize];
+        if let Some(bad) = read_at(file, &seg.path, offset, head)? {
+            return Ok(Read::Bad(bad));
+        }
+        let h = match record::decode_header(head) {
+            Ok(h) => h,
+            Err(e) => return Ok(Read::Bad(e)),
+        };
+        let len = h.record_len();
+        if len > available {
+            return Ok(Read::Bad(RecordError::Truncated {
+                needed: len,
+                available,
+            }));
+        }
+        if !with_payload && h.seq > self.acked {
+            return Ok(Read::Ahead { seq: h.seq });
+        }
+        let mut payload = vec![0u8; h.len as usize];
+        if let Some(bad) = read_at(
+            file,
+            &seg.path,
+            offset + record::HEADER_LEN as u64,
+            &mut payload,
+        )? {
+            return Ok(Read::Bad(bad));
+        }
+        if let Err(e) = record::verify(&h, &payload) {
+            return Ok(Read::Bad(e));
+        }
+        Ok(Read::Good {
+            seq: h.seq,
+            next: offset + len,
+            payload,
+        })
+    }
+
+    /// The oldest segment changed under us (the disk damaged a record read
+    /// fine at open): scan it again, count what was lost, and put the
+    /// reader on the next good record.
+    fn rescan_oldest(&mut self, offset: u64, reason: RecordError) -> Result<(), SpoolError> {
+        let Some(seg) = self.segments.front_mut() else {
+            return Ok(());
+        };
+        let bytes = segment::read_all(&seg.path)?;
+        let scan = scan::scan(&bytes, Some(seg.first_seq));
+        let valid = scan.records.len() as u64;
+        let lost = seg.valid.saturating_sub(valid).max(1);
+        seg.size = bytes.len() as u64;
+        seg.valid = valid;
+        seg.last_seq = scan.records.last().map(|r| r.seq);
+        seg.skips = scan
+            .skipped
+            .iter()
+            .map(|s| (s.offset, s.offset + s.len))
+            .chain(scan.stop.map(|s| (s.offset, seg.size)))
+            .collect();
+        let next = scan.records.iter().position(|r| r.offset >= offset);
+        let (next_offset, consumed) = match next {
+            Some(i) => (scan.records[i].offset, i as u64),
+            None => (seg.size, valid),
+        };
+        if next_offset > offset {
+            events::corrupt(&seg.path, offset, next_offset - offset, lost, &reason);
+            self.counters.corrupt_records += lost;
+        }
+        self.reader.offset = next_offset;
+        self.reader.consumed = consumed;
+        self.reader.verified = None;
+        Ok(())
+    }
+}
+
+/// Reads exactly `buf.len()` bytes; a file shorter than expected is damage
+/// (`Some`), not an I/O failure.
+fn read_at(
+    file: &File,
+    path: &Path,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<Option<RecordError>, SpoolError> {
+    match file.read_exact_at(buf, offset) {
+        Ok(()) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Some(RecordError::Truncated {
+            needed: buf.len() as u64,
+            available: 0,
+        })),
+        Err(e) => Err(SpoolError::io("read segment", path, e)),
+    }
+}

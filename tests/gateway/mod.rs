@@ -1,0 +1,1 @@
+mod pymodbus_e2e;
