@@ -83,6 +83,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let influx_url = settings.influx.url.clone();
     let site = settings.site.name.to_string();
+    let tz = settings.site.timezone.clone();
     let gw = app::start(settings, clock, cancel.clone(), RunOptions::default()).await?;
     println!(
         "plantgw demo: simulator at {} (speed {}×), InfluxDB {influx_url}, metrics {}",
@@ -101,10 +102,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = every.tick() => print_summary(&sim, &gw),
+            _ = every.tick() => print_summary(&sim, &gw, &tz),
         }
     }
-    print_summary(&sim, &gw);
+    print_summary(&sim, &gw, &tz);
     let health = gw.health.clone();
     let spool = gw.spool.clone();
     gw.wait().await.context("gateway")?;
@@ -123,9 +124,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_summary(sim: &plantsim::simulator::RunningSim, gw: &app::Running) {
+fn print_summary(
+    sim: &plantsim::simulator::RunningSim,
+    gw: &app::Running,
+    tz: &jiff::tz::TimeZone,
+) {
     let truth = sim.truth();
-    let plant = truth.plant_time.strftime("%Y-%m-%d %H:%M");
+    let plant = truth
+        .plant_time
+        .to_zoned_datetime(tz.clone())
+        .strftime("%Y-%m-%d %H:%M %Z");
     let plcs: Vec<String> = gw
         .health
         .plcs()

@@ -105,3 +105,6 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         issues,
     })
 }
+
+#[cfg(test)]
+mod tests;

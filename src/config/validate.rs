@@ -351,6 +351,11 @@ fn validate_plc(i: usize, p: &PlcConfig, issues: &mut Issues) -> Option<Plc> {
     let k = |f: &str| format!("plc[{i}].{f}");
     check_name(issues, &k("name"), &p.name);
     check_name(issues, &k("area"), &p.area);
+    for (f, v) in [("name", &p.name), ("area", &p.area)] {
+        if let Err(e) = crate::historian::line::check_tag_value(v) {
+            issues.add(k(f), e.to_string());
+        }
+    }
     match p.address.rsplit_once(':') {
         Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {}
         _ => issues.add(k("address"), format!("{:?} is not host:port", p.address)),
@@ -417,6 +422,13 @@ fn validate_tag(
     let what = format!("(tag {}.{})", t.equipment, t.name);
     check_name(issues, &k("name"), &t.name);
     check_name(issues, &k("equipment"), &t.equipment);
+    // InfluxDB's own rules (reserved keys, comments, trailing backslash).
+    if let Err(e) = crate::historian::line::check_measurement(&t.equipment) {
+        issues.add(k("equipment"), e.to_string());
+    }
+    if let Err(e) = crate::historian::line::check_key(&t.equipment, "field", &t.name) {
+        issues.add(k("name"), e.to_string());
+    }
     let dt = t.data_type;
     if t.table.is_bits() && dt != DataType::Bool {
         issues.add(

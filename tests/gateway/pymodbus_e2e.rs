@@ -381,3 +381,70 @@ async fn every_type_and_byte_order_lands_in_influxdb_exactly() {
         .unwrap()
         .unwrap();
 }
+
+/// A register range the PLC refuses (exception 2) marks only its own tags
+/// `exception_2`; every other request of the PLC keeps delivering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_range_is_isolated_with_its_own_quality_code() {
+    let plc = PymodbusPlc::start();
+    let influx = InfluxD::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.toml");
+    let mut text = config(plc.port, &influx.url, &dir.path().join("spool"));
+    // Far past the fixture's 70 holding registers: its own request, refused.
+    text.push_str("\n[[plc.tag]]\nname = \"missing\"\nequipment = \"fixture_dev\"\ntable = \"holding\"\naddress = 500\ntype = \"u16\"\n");
+    std::fs::write(&path, text).unwrap();
+    let settings = plantgw::config::load(&path).unwrap();
+    let query = QueryClient::new(&settings.influx)
+        .unwrap()
+        .with_database("plant");
+    query.query("CREATE DATABASE plant").await.unwrap();
+    let cancel = CancellationToken::new();
+    let gw = app::start(
+        settings,
+        plantsim::clock::PlantClock::wall(),
+        cancel.clone(),
+        RunOptions::default(),
+    )
+    .await
+    .unwrap();
+    let code = crate::common::eventually(
+        Duration::from_secs(20),
+        "quality of the refused tag",
+        || async {
+            let s = query
+                .query(r#"SELECT last("code") FROM "tag_quality" WHERE "tag"='missing'"#)
+                .await
+                .ok()?;
+            s.into_iter().next().map(|s| s.values[0][1].clone())
+        },
+    )
+    .await;
+    assert_eq!(code, json!("exception_2"));
+    // The other requests of the same PLC keep delivering good values.
+    let rows = crate::common::eventually(Duration::from_secs(10), "several scans", || async {
+        let s = query
+            .query(r#"SELECT count("u16"), count("missing") FROM "fixture_dev""#)
+            .await
+            .ok()?;
+        let s = s.into_iter().next()?;
+        (s.values[0][1].as_i64()? >= 3).then_some(s)
+    })
+    .await;
+    // The field was never written: InfluxDB counts it as null (no such field).
+    assert!(
+        rows.values[0][2].is_null() || rows.values[0][2] == json!(0),
+        "a refused tag must never get a value: {:?}",
+        rows.values[0]
+    );
+    let good = query
+        .query(r#"SELECT last("code") FROM "tag_quality" WHERE "tag"='f64_dcba'"#)
+        .await
+        .unwrap();
+    assert_eq!(good[0].values[0][1], json!("good"));
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(30), gw.wait())
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -1,0 +1,222 @@
+//! Config errors must name the file, the key and the reason.
+use super::*;
+use std::io::Write;
+
+const BASE: &str = r#"
+[site]
+name = "caylloma"
+timezone = "America/Lima"
+
+[influxdb]
+url = "http://127.0.0.1:8086"
+api = "v1"
+database = "plant"
+
+[[plc]]
+name = "grinding"
+area = "grinding"
+address = "127.0.0.1:5021"
+
+[[plc.tag]]
+name = "feed_rate_tph"
+equipment = "mill_feed_belt"
+table = "holding"
+address = 0
+type = "f32"
+order = "CDAB"
+"#;
+
+fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plant.toml");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    (dir, path)
+}
+
+fn error_of(text: &str) -> String {
+    let (_d, path) = write(text);
+    let e = load(&path).expect_err("config should be refused");
+    let s = e.to_string();
+    assert!(
+        s.contains("plant.toml"),
+        "error does not name the file: {s}"
+    );
+    s
+}
+
+fn with_tag(extra: &str) -> String {
+    format!("{BASE}\n[[plc.tag]]\nname = \"x\"\nequipment = \"e\"\n{extra}\n")
+}
+
+#[test]
+fn base_config_is_valid() {
+    let (_d, path) = write(BASE);
+    let s = load(&path).unwrap();
+    assert_eq!(s.plcs[0].tags[0].order, ByteOrder::CDAB);
+    assert_eq!(s.plcs[0].max_gap, 16);
+    assert_eq!(s.spool.dir, path.parent().unwrap().join("var/spool"));
+}
+
+#[test]
+fn unknown_key_and_bad_type_name_the_line() {
+    let e = error_of(&BASE.replace("order = \"CDAB\"", "order = \"CDAB\"\nsclae = 2.0"));
+    assert!(
+        e.contains("unknown field `sclae`") && e.contains("line"),
+        "{e}"
+    );
+    let e = error_of(&BASE.replace("type = \"f32\"", "type = \"f33\""));
+    assert!(e.contains("f33"), "{e}");
+    let e = error_of(&BASE.replace("address = 0", "address = \"zero\""));
+    assert!(e.contains("address") || e.contains("invalid type"), "{e}");
+}
+
+#[test]
+fn semantic_errors_name_key_and_reason() {
+    let cases = [
+        (
+            with_tag("table = \"holding\"\naddress = 40\ntype = \"bool\"\nbit = 16"),
+            "plc[0].tag[1].bit",
+            "out of range 0–15",
+        ),
+        (
+            with_tag("table = \"holding\"\naddress = 40\ntype = \"string\""),
+            "plc[0].tag[1].length",
+            "needs length",
+        ),
+        (
+            with_tag("table = \"holding\"\naddress = 1\ntype = \"u16\""),
+            "plc[0].tag[1].address",
+            "overlaps",
+        ),
+        (
+            with_tag("table = \"coil\"\naddress = 1\ntype = \"f32\""),
+            "plc[0].tag[1].type",
+            "must be \"bool\"",
+        ),
+        (
+            with_tag("table = \"holding\"\naddress = 65535\ntype = \"u32\""),
+            "plc[0].tag[1].address",
+            "past the last Modbus address",
+        ),
+        (
+            with_tag("table = \"holding\"\naddress = 50\ntype = \"u16\"\norder = \"CDAB\""),
+            "plc[0].tag[1].order",
+            "multi-register",
+        ),
+        (
+            with_tag("table = \"holding\"\naddress = 50\ntype = \"f32\"\nmin = 10.0\nmax = 1.0"),
+            "plc[0].tag[1].max",
+            "greater than min",
+        ),
+        (
+            BASE.replace("America/Lima", "America/Lmia"),
+            "site.timezone",
+            "unknown time zone",
+        ),
+        (
+            BASE.replace("address = \"127.0.0.1:5021\"", "address = \"plc-grinding\""),
+            "plc[0].address",
+            "host:port",
+        ),
+        (
+            BASE.replace("api = \"v1\"\ndatabase = \"plant\"", "api = \"v2\""),
+            "influxdb.org",
+            "required",
+        ),
+    ];
+    for (text, key, reason) in cases {
+        let e = error_of(&text);
+        assert!(
+            e.contains(key) && e.contains(reason),
+            "expected {key}: {reason} in:\n{e}"
+        );
+    }
+}
+
+#[test]
+fn bits_of_one_register_may_share_it_but_not_a_bit() {
+    let ok = with_tag("table = \"holding\"\naddress = 40\ntype = \"bool\"\nbit = 0")
+        + "\n[[plc.tag]]\nname = \"y\"\nequipment = \"e\"\ntable = \"holding\"\naddress = 40\ntype = \"bool\"\nbit = 1\n";
+    let (_d, path) = write(&ok);
+    assert!(load(&path).is_ok());
+    let e = error_of(&ok.replace("bit = 1", "bit = 0"));
+    assert!(e.contains("bit 0 of register 40 is also e.x"), "{e}");
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let e = error_of(
+        &BASE
+            .replace("America/Lima", "Mars/Base")
+            .replace("127.0.0.1:5021", "nope"),
+    );
+    assert!(e.contains("2 errors"), "{e}");
+}
+
+#[test]
+fn env_overrides_and_secrets() {
+    let v2 = BASE.replace(
+        "api = \"v1\"\ndatabase = \"plant\"",
+        "api = \"v2\"\norg = \"fortuna\"\nbucket = \"plant\"",
+    );
+    let (_d, path) = write(&v2);
+    let env = vec![
+        (
+            "PLANTGW_INFLUXDB__TOKEN".to_string(),
+            "s3cret-token".to_string(),
+        ),
+        (
+            "PLANTGW_INFLUXDB__BATCH_SIZE".to_string(),
+            "100".to_string(),
+        ),
+        ("OTHER".to_string(), "x".to_string()),
+    ];
+    let raw = load_raw_with_env(&path, env).unwrap();
+    assert_eq!(raw.influxdb.batch_size, 100);
+    let s = validate(&raw, path.parent().unwrap()).unwrap();
+    let InfluxTarget::V2 { token, .. } = &s.influx.target else {
+        panic!("v2 expected")
+    };
+    assert_eq!(token.expose(), "s3cret-token");
+    let shown = format!(
+        "{s:?} {}",
+        serde_json::to_string(&crate::check::report(&s)).unwrap()
+    );
+    assert!(!shown.contains("s3cret-token"), "token leaked: {shown}");
+    let bad = load_raw_with_env(
+        &path,
+        vec![("PLANTGW_INFLUXDB__BATCH_SIZE".into(), "many".into())],
+    )
+    .unwrap_err();
+    assert!(bad.to_string().contains("influxdb.batch_size"), "{bad}");
+}
+
+#[test]
+fn token_file_and_plain_http_to_remote_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "file-token\n").unwrap();
+    let v2 = BASE.replace(
+        "api = \"v1\"\ndatabase = \"plant\"",
+        "api = \"v2\"\norg = \"o\"\nbucket = \"b\"\ntoken_file = \"token\"",
+    );
+    let path = dir.path().join("plant.toml");
+    std::fs::write(&path, &v2).unwrap();
+    let s = load(&path).unwrap();
+    let InfluxTarget::V2 { token, .. } = &s.influx.target else {
+        panic!()
+    };
+    assert_eq!(token.expose(), "file-token");
+    std::fs::write(&path, v2.replace("127.0.0.1:8086", "historian.site:8086")).unwrap();
+    let e = load(&path).unwrap_err().to_string();
+    assert!(e.contains("plain http to a non-loopback host"), "{e}");
+    std::fs::write(
+        &path,
+        v2.replace("127.0.0.1:8086", "historian.site:8086")
+            .replace("token_file", "allow_insecure = true\ntoken_file"),
+    )
+    .unwrap();
+    assert!(load(&path).is_ok());
+}
