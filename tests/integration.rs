@@ -2,3 +2,4 @@
 mod common;
 mod gateway;
 mod historian;
+mod kpi;

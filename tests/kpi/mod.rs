@@ -1,0 +1,1 @@
+mod day_e2e;
