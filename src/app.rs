@@ -9,6 +9,7 @@
 //! and drops its output, the writer spools its last batch, and the sender
 //! gets a short grace period to deliver before the rest waits in the spool.
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,6 +93,49 @@ pub async fn run(
         .await
 }
 
+/// Runs until `stop`; each message on `reload` re-reads the configuration
+/// from `path`. A valid new configuration replaces the running one (the old
+/// pipeline drains into the spool, the new one replays it: nothing is lost);
+/// an invalid one is refused with a log line and the old one keeps running.
+pub async fn run_with_reload(
+    path: &Path,
+    mut settings: Settings,
+    clock: PlantClock,
+    stop: CancellationToken,
+    mut reload: mpsc::Receiver<()>,
+) -> Result<(), AppError> {
+    loop {
+        let cancel = stop.child_token();
+        let running = start(
+            settings.clone(),
+            clock,
+            cancel.clone(),
+            RunOptions::default(),
+        )
+        .await?;
+        let next = loop {
+            tokio::select! {
+                _ = stop.cancelled() => return running.wait().await,
+                msg = reload.recv() => {
+                    if msg.is_none() {
+                        // No reload request can come any more: run until stopped.
+                        stop.cancelled().await;
+                        return running.wait().await;
+                    }
+                    match crate::config::load(path) {
+                        Ok(new) => break new,
+                        Err(e) => tracing::error!(error = %e, "reload refused: the running configuration stays in effect"),
+                    }
+                }
+            }
+        };
+        tracing::info!(config = %path.display(), plcs = next.plcs.len(), "reloading configuration");
+        cancel.cancel();
+        running.wait().await?;
+        settings = next;
+    }
+}
+
 pub async fn start(
     settings: Settings,
     clock: PlantClock,
@@ -113,16 +157,13 @@ pub async fn start(
     let client = InfluxClient::new(&settings.influx)?;
     let health = Arc::new(Health::default());
     let http_cancel = CancellationToken::new();
-    let http_addr = match settings.http_listen {
-        Some(addr) => Some(
-            http::serve(
-                addr,
-                http::router(http::prometheus(), health.clone()),
-                http_cancel.clone(),
-            )
-            .await?,
-        ),
-        None => None,
+    let (http_addr, http_task) = match settings.http_listen {
+        Some(addr) => {
+            let router = http::router(http::prometheus(), health.clone());
+            let (addr, task) = http::serve(addr, router, http_cancel.clone()).await?;
+            (Some(addr), Some(task))
+        }
+        None => (None, None),
     };
 
     let (scan_tx, mut scan_rx) = mpsc::channel(1024);
@@ -191,6 +232,9 @@ pub async fn start(
         drain.cancel();
         let sent = sender.await.map_err(PipelineError::from).and_then(|r| r);
         http_cancel.cancel();
+        if let Some(t) = http_task {
+            let _ = t.await;
+        }
         written?;
         sent?;
         tracing::info!("shutdown complete");

@@ -29,7 +29,8 @@ fn main() -> ExitCode {
                 rt.block_on(async {
                     let cancel = CancellationToken::new();
                     plantgw::shutdown::on_signals(cancel.clone());
-                    plantgw::app::run(settings, clock, cancel)
+                    let reload = plantgw::shutdown::reload_requests();
+                    plantgw::app::run_with_reload(&config.config, settings, clock, cancel, reload)
                         .await
                         .context("gateway failed")
                 })

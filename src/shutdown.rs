@@ -25,3 +25,24 @@ pub fn on_signals(cancel: CancellationToken) {
         cancel.cancel();
     });
 }
+
+/// SIGHUP as a stream of reload requests (unix only; elsewhere none come).
+pub fn reload_requests() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(mut hup) => {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP received");
+                    // A reload already pending covers this one too.
+                    let _ = tx.try_send(());
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP; reload disabled"),
+        }
+    });
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
+}

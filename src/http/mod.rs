@@ -70,19 +70,20 @@ pub struct BindError {
     source: std::io::Error,
 }
 
-/// Binds (so a port clash fails start-up) and serves until `cancel`.
+/// Binds (so a port clash fails start-up) and serves until `cancel`; the
+/// handle ends once the listener is closed, so a restart can bind again.
 pub async fn serve(
     addr: SocketAddr,
     router: Router,
     cancel: CancellationToken,
-) -> Result<SocketAddr, BindError> {
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), BindError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| BindError { addr, source })?;
     let local = listener
         .local_addr()
         .map_err(|source| BindError { addr, source })?;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
         if let Err(e) = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
@@ -91,5 +92,5 @@ pub async fn serve(
             tracing::warn!(error = %e, "http server stopped");
         }
     });
-    Ok(local)
+    Ok((local, task))
 }

@@ -108,38 +108,7 @@ async fn sigterm_flushes_what_it_holds_and_exits_0() {
     let influx = InfluxD::start();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[site]
-name = "testsite"
-[influxdb]
-url = "{}"
-api = "v1"
-database = "plant"
-flush_interval_ms = 600000
-batch_size = 1000000
-[spool]
-dir = "spool"
-[http]
-listen = ""
-[[plc]]
-name = "fixture"
-area = "lab"
-address = "127.0.0.1:{}"
-scan_ms = 200
-[[plc.tag]]
-name = "u16"
-equipment = "fixture_dev"
-table = "holding"
-address = 0
-type = "u16"
-"#,
-            influx.url, plc.port
-        ),
-    )
-    .unwrap();
+    std::fs::write(&path, fixture_config(&influx.url, plc.port, 600_000, "")).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
     let query = QueryClient::new(&settings.influx).unwrap();
     query.query("CREATE DATABASE plant").await.unwrap();
@@ -201,4 +170,119 @@ type = "u16"
         "only {n} samples delivered at shutdown; log:\n{stderr}"
     );
     assert!(stderr.contains("shutdown complete"), "{stderr}");
+}
+
+/// A one-PLC config over the pymodbus fixture; `extra` appends TOML.
+fn fixture_config(influx_url: &str, port: u16, flush_ms: u64, extra: &str) -> String {
+    format!(
+        r#"
+[site]
+name = "testsite"
+[influxdb]
+url = "{influx_url}"
+api = "v1"
+database = "plant"
+flush_interval_ms = {flush_ms}
+batch_size = 1000000
+[spool]
+dir = "spool"
+[http]
+listen = ""
+[[plc]]
+name = "fixture"
+area = "lab"
+address = "127.0.0.1:{port}"
+scan_ms = 200
+[[plc.tag]]
+name = "u16"
+equipment = "fixture_dev"
+table = "holding"
+address = 0
+type = "u16"
+{extra}"#
+    )
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig}");
+}
+
+/// SIGHUP re-reads the config: a valid one takes effect (a new tag
+/// appears), an invalid one is refused and the running config keeps
+/// polling; SIGTERM still exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
+    let plc = PymodbusPlc::start();
+    let influx = InfluxD::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.toml");
+    std::fs::write(&path, fixture_config(&influx.url, plc.port, 100, "")).unwrap();
+    let settings = plantgw::config::load(&path).unwrap();
+    let query = QueryClient::new(&settings.influx).unwrap();
+    query.query("CREATE DATABASE plant").await.unwrap();
+    let mut child = plantgw()
+        .args(["run", "--config"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let count = |field: &'static str| {
+        let q = &query;
+        async move {
+            q.query(&format!(r#"SELECT count("{field}") FROM "fixture_dev""#))
+                .await
+                .ok()
+                .and_then(|s| s.into_iter().next())
+                .and_then(|s| s.values[0][1].as_i64())
+                .unwrap_or(0)
+        }
+    };
+    crate::common::eventually(Duration::from_secs(20), "first samples", || async {
+        (count("u16").await > 0).then_some(())
+    })
+    .await;
+
+    let more = "[[plc.tag]]\nname = \"i16\"\nequipment = \"fixture_dev\"\ntable = \"holding\"\naddress = 1\ntype = \"i16\"\n";
+    std::fs::write(&path, fixture_config(&influx.url, plc.port, 100, more)).unwrap();
+    signal(&child, "-HUP");
+    crate::common::eventually(Duration::from_secs(20), "the reloaded tag", || async {
+        (count("i16").await > 0).then_some(())
+    })
+    .await;
+
+    std::fs::write(
+        &path,
+        fixture_config(&influx.url, plc.port, 100, "[[plc.tag]]\nname = \"oops\"\n"),
+    )
+    .unwrap();
+    signal(&child, "-HUP");
+    let before = count("i16").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        count("i16").await > before,
+        "the running config must keep polling after a refused reload"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "gateway exited after a refused reload"
+    );
+
+    signal(&child, "-TERM");
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("reloading configuration"), "{stderr}");
+    assert!(stderr.contains("reload refused"), "{stderr}");
 }
