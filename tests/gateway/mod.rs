@@ -1,2 +1,3 @@
 mod cli;
 mod pymodbus_e2e;
+mod v2_victoria;
