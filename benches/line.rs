@@ -135,5 +135,86 @@ fn points(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, scan_encoder, points);
+/// The benchmark's large row as the writer task sees it: 100 PLCs of 1000
+/// tags (equipment of ~8 tags, `f32` values widened to `f64` as decoded from
+/// registers), one scan of each per iteration, so the encoder's state is far
+/// bigger than the CPU caches, as in the gateway.
+fn scan_encoder_plant(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scan_encoder_plant");
+    let (n_plcs, n_tags) = (100usize, 1000usize);
+    let plcs: Vec<Plc> = (0..n_plcs)
+        .map(|p| {
+            let name: Arc<str> = format!("plc{p:04}").into();
+            let area: Arc<str> = format!("area{:02}", p % 10).into();
+            let tags = (0..n_tags)
+                .map(|i| Tag {
+                    id: Arc::new(TagId {
+                        plc: name.clone(),
+                        area: area.clone(),
+                        equipment: format!("dev{:03}", i / 8).into(),
+                        name: format!("{}_{:02}", ["pv", "level", "delta", "count"][i % 4], i % 8)
+                            .into(),
+                    }),
+                    table: Table::Holding,
+                    address: (i * 2) as u16,
+                    data_type: DataType::F32,
+                    order: ByteOrder::ABCD,
+                    bit: None,
+                    count: 2,
+                    scale: 1.0,
+                    offset: 0.0,
+                    unit: None,
+                    deadband: None,
+                    max_interval: None,
+                    min: None,
+                    max: None,
+                })
+                .collect();
+            Plc {
+                name,
+                area,
+                address: "127.0.0.1:502".into(),
+                unit_id: 1,
+                scan: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+                max_gap: 16,
+                tags,
+            }
+        })
+        .collect();
+    let scans: Vec<Scan> = plcs
+        .iter()
+        .enumerate()
+        .map(|(p, plc)| {
+            let mut s = scan(plc);
+            for (i, r) in s.readings.iter_mut().enumerate() {
+                let x = 100.0f32 + (p * n_tags + i) as f32 * 0.173;
+                r.value = Some(match i % 50 {
+                    0 => Value::Int(i as i64),
+                    1 => Value::Bool(i % 3 == 0),
+                    _ => Value::Float(f64::from(x)),
+                });
+            }
+            s
+        })
+        .collect();
+    let mut enc = ScanEncoder::new("bench", &plcs);
+    let mut out = Vec::with_capacity(8 << 20);
+    for s in &scans {
+        enc.encode(s, &mut out);
+    }
+    g.throughput(Throughput::Elements((n_plcs * n_tags) as u64));
+    g.bench_function("100x1000", |b| {
+        b.iter(|| {
+            out.clear();
+            for s in &scans {
+                black_box(enc.encode(black_box(s), &mut out));
+            }
+            black_box(out.len())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, scan_encoder, scan_encoder_plant, points);
 criterion_main!(benches);

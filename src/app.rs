@@ -219,6 +219,15 @@ pub async fn start(
         opts.drain_grace,
     ));
 
+    // The gateway's own health as an InfluxDB series, for the Gateway health dashboard.
+    tokio::spawn(crate::historian::self_status::run(
+        settings.site.name.clone(),
+        clock,
+        spool.clone(),
+        health.clone(),
+        crate::historian::self_status::DEFAULT_INTERVAL,
+        cancel.child_token(),
+    ));
     let done = tokio::spawn(async move {
         cancel.cancelled().await;
         tracing::info!("shutting down: stopping pollers");

@@ -59,6 +59,38 @@ pub enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// Convert a plant I/O list (CSV) to [[plc.tag]] configuration, and back.
+    Tags {
+        #[command(subcommand)]
+        command: TagsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TagsCommand {
+    /// Read an I/O list and print its tags as [[plc.tag]] TOML, grouped by PLC.
+    ///
+    /// CSV columns (header row, any order): plc, equipment, name, table,
+    /// address, type (required); order, scale, offset, unit, description,
+    /// bit, length, min, max, deadband, max_interval_ms (optional). Each group
+    /// goes under its PLC's [[plc]] table. Exit status 2 with every problem
+    /// as FILE:LINE: column C: reason.
+    Import {
+        /// The I/O list, exported from the spreadsheet as CSV (`,` or `;` separated).
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+        /// Write the TOML here instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Write the tags of a configuration as an I/O list CSV (the import's columns).
+    Export {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Write the CSV here instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -18,4 +18,5 @@ pub mod modbus;
 pub mod sample;
 pub mod shutdown;
 pub mod spool;
+pub mod tags;
 pub mod telemetry;

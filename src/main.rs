@@ -48,6 +48,7 @@ fn main() -> ExitCode {
                 runtime().and_then(|rt| rt.block_on(plantgw::kpi_cmd::run(&settings, day, write))),
             )
         }
+        Command::Tags { command } => plantgw::tags::cli(&command),
     }
 }
 

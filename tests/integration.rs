@@ -3,3 +3,5 @@ mod common;
 mod gateway;
 mod historian;
 mod kpi;
+mod ops;
+mod reliability;

@@ -14,7 +14,8 @@
 //! `image` (a PLC's four tables), `frame` (Modbus TCP framing, hostile-input
 //! safe), `service` (strict request handling), `server` (listeners and comms
 //! faults), `scenario`, `truth`, `synthetic` and `from_config` (serving any
-//! gateway config), `gateway_toml`, `simulator` (wiring it together).
+//! gateway config), `gateway_toml`, `load` (synthetic PLCs for benchmarks),
+//! `simulator` (wiring it together).
 
 pub mod clock;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod frame;
 pub mod from_config;
 pub mod gateway_toml;
 pub mod image;
+pub mod load;
 pub mod map;
 pub mod model;
 pub mod registers;

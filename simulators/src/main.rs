@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context as _};
 use clap::Parser;
 use jiff::civil::Time;
 use jiff::Timestamp;
+use plantsim::load::{self, GatewayTarget, LoadOptions};
 use plantsim::{from_config, gateway_toml, PlantClock, PlantMap, Scenario, SimOptions, Simulator};
 
 /// Modbus TCP simulator of the Caylloma 700 t/d silver concentrator: one
@@ -85,6 +86,40 @@ struct Cli {
     #[arg(long)]
     allow_writes: bool,
 
+    /// Serve a synthetic load instead of the plant: PLCSxTAGS, e.g. 100x1000.
+    ///
+    /// PLCs listen on consecutive loopback ports from --base-port; each has
+    /// TAGS tags, mostly f32 with some u16/i16/u32/f64 and status bits, in
+    /// devices of 5–20 registers separated by 1–40 unused ones. Values move
+    /// slowly and are rendered once per second, never per request.
+    #[arg(long, value_name = "PLCSxTAGS", conflicts_with_all = ["config", "from_config"])]
+    load: Option<plantsim::load::LoadSpec>,
+
+    /// With --load: write the plantgw config that polls the load to FILE.
+    #[arg(long, value_name = "FILE", requires = "load")]
+    emit_config: Option<PathBuf>,
+
+    /// With --load: port of the first PLC (0: a free port for each).
+    #[arg(long, default_value_t = 20000, requires = "load")]
+    base_port: u16,
+
+    /// With --load: scan_ms of every PLC in the emitted config.
+    #[arg(long, default_value_t = 1000, requires = "load")]
+    scan_ms: u64,
+
+    /// With --load: influxdb.url of the emitted config (InfluxDB 1.x).
+    #[arg(long, default_value = "http://127.0.0.1:8086", requires = "load")]
+    influx_url: String,
+
+    /// With --load: influxdb.database of the emitted config.
+    #[arg(long, default_value = "plantgw_load", requires = "load")]
+    influx_db: String,
+
+    /// With --load: max_gap of every PLC in the emitted config (default:
+    /// the gateway's).
+    #[arg(long, requires = "load")]
+    max_gap: Option<u16>,
+
     /// Print the served map as a plantgw config and exit.
     ///
     /// `plantsim --print-config > config/caylloma.toml` regenerates the
@@ -111,10 +146,17 @@ fn main() -> ExitCode {
         }
     };
     if cli.print_config {
-        print!("{}", gateway_toml::render(&opts.map));
+        match cli.load {
+            Some(_) => print!("{}", load::gateway_config(&opts.map, &load_target(&cli))),
+            None => print!("{}", gateway_toml::render(&opts.map)),
+        }
         return ExitCode::SUCCESS;
     }
-    match run(opts) {
+    let emit = cli
+        .emit_config
+        .clone()
+        .map(|path| (path, load_target(&cli)));
+    match run(opts, emit) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("plantsim: {e:#}");
@@ -144,9 +186,15 @@ fn options(cli: &Cli) -> anyhow::Result<SimOptions> {
         None => Scenario::builtin(&cli.scenario)?,
     };
 
-    let mut map = match &cli.from_config {
-        Some(path) => from_config::load_map(path)?,
-        None => PlantMap::caylloma(),
+    let mut map = match (&cli.from_config, cli.load) {
+        (Some(path), _) => from_config::load_map(path)?,
+        (None, Some(spec)) => load::load_map(&LoadOptions {
+            base_port: cli.base_port,
+            scan_ms: cli.scan_ms,
+            seed: cli.seed,
+            ..LoadOptions::new(spec)
+        })?,
+        (None, None) => PlantMap::caylloma(),
     };
     if let Some(path) = &cli.config {
         for l in from_config::load_listeners(path)? {
@@ -186,7 +234,18 @@ fn options(cli: &Cli) -> anyhow::Result<SimOptions> {
     })
 }
 
-fn run(opts: SimOptions) -> anyhow::Result<()> {
+fn load_target(cli: &Cli) -> GatewayTarget {
+    GatewayTarget {
+        influx_url: cli.influx_url.clone(),
+        database: cli.influx_db.clone(),
+        max_gap: cli.max_gap,
+        ..GatewayTarget::default()
+    }
+}
+
+/// Runs until SIGINT/SIGTERM; with `emit`, writes the load's gateway config
+/// once the listeners are bound (so free ports are filled in).
+fn run(opts: SimOptions, emit: Option<(PathBuf, GatewayTarget)>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -200,6 +259,11 @@ fn run(opts: SimOptions) -> anyhow::Result<()> {
             "starting"
         );
         let sim = Simulator::start(opts).await?;
+        if let Some((path, target)) = emit {
+            std::fs::write(&path, load::gateway_config(sim.map(), &target))
+                .with_context(|| format!("--emit-config {}", path.display()))?;
+            tracing::info!(config = %path.display(), "wrote the gateway config for the load");
+        }
         shutdown_signal().await?;
         tracing::info!("stopping");
         sim.shutdown().await?;

@@ -5,7 +5,8 @@
 //! - [`retry`]: what each InfluxDB answer means, and backoff;
 //! - [`client`]: the HTTP writer; [`delivery`]: retry/split/bisect of one batch;
 //! - [`query`]: InfluxQL reads (tests, KPI recompute);
-//! - `batcher`, `pipeline`: batching, the spool and the two historian tasks.
+//! - `batcher`, `pipeline`: batching, the spool and the two historian tasks;
+//! - [`self_status`]: the gateway's own `gateway_status` series.
 use std::path::PathBuf;
 
 pub mod batcher;
@@ -16,6 +17,7 @@ pub mod pipeline;
 pub mod query;
 pub mod retry;
 pub mod scan_encoder;
+pub mod self_status;
 
 pub use client::InfluxClient;
 pub use delivery::{deliver, deliver_with, Delivery, LineWriter, WriterHealth, WriterState};

@@ -15,8 +15,10 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::batcher::{Batch, Batcher};
-use super::client::{deliver, Delivery, InfluxClient};
-use super::line::{encode_point, Point};
+use super::client::{Delivery, InfluxClient};
+use super::delivery::{deliver_with, LineWriter, WriterHealth};
+use super::line::{count_lines, encode_point, Point};
+use super::retry::{RetryPolicy, WriteOutcome};
 use super::scan_encoder::ScanEncoder;
 use crate::http::Health;
 use crate::sample::Scan;
@@ -178,7 +180,11 @@ pub async fn sender_task(
             }
             continue;
         };
-        match deliver(&client, &record.payload, &stop).await {
+        let counted = Counted {
+            client: &client,
+            health: &health,
+        };
+        match deliver_with(&counted, &record.payload, &stop, &RetryPolicy::default()).await {
             Delivery::Delivered { .. } | Delivery::Dropped { .. } => {
                 spool.ack(record.seq).await?;
                 health.writer_acked();
@@ -187,4 +193,27 @@ pub async fn sender_task(
         }
     }
     Ok(())
+}
+
+/// The InfluxDB client, also counting accepted lines and refused requests
+/// into [`Health`] for the `gateway_status` series. Prometheus counts the
+/// same events inside `delivery`; both see every attempt.
+struct Counted<'a> {
+    client: &'a InfluxClient,
+    health: &'a Health,
+}
+
+impl LineWriter for Counted<'_> {
+    async fn write_once(&self, body: &[u8]) -> WriteOutcome {
+        let outcome = LineWriter::write_once(self.client, body).await;
+        match outcome {
+            WriteOutcome::Written => self.health.count_written(count_lines(body) as u64),
+            _ => self.health.count_write_error(),
+        }
+        outcome
+    }
+
+    fn health(&self) -> &WriterHealth {
+        LineWriter::health(self.client)
+    }
 }

@@ -15,7 +15,13 @@
 //! backwards. Tags without a deadband are written every scan.
 //!
 //! Names are escaped once, when a tag is first seen, and kept as bytes; the
-//! per-scan work is lookups, comparisons and number formatting.
+//! per-scan work is lookups, comparisons and number formatting. This is the
+//! gateway's hottest loop (every tag of every scan), so its state is laid out
+//! for it: a reading is matched to its tag by position (the poller hands out
+//! readings in configuration order) and confirmed by pointer, field keys sit
+//! back to back in one buffer, fields are ordered by a precomputed rank
+//! instead of comparing names, and the rarely needed `tag_quality` series key
+//! is built only when a quality changes.
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -27,17 +33,23 @@ use crate::sample::{Quality, Reading, Scan, Value};
 pub struct ScanEncoder {
     site: Arc<str>,
     tags: Vec<TagState>,
-    /// Fast path: the poller hands out the same `Arc<TagId>` the config holds.
-    /// Keys are addresses of Arcs kept alive in `tags`, so an address cannot
-    /// be reused by another tag while it is a key here.
-    by_ptr: HashMap<usize, usize>,
+    /// Escaped field keys of every tag, back to back (see `TagState::key`).
+    keys: Vec<u8>,
+    deadbands: Vec<Deadband>,
+    /// Every tag by identity: for readings not where `PlcEntry::slots` expects
+    /// them, and for the same tag in another allocation.
     by_id: HashMap<Arc<TagId>, usize>,
     groups: Vec<Group>,
     group_ix: HashMap<GroupKey, usize>,
-    /// `plc_status,plc=…,site=…` per PLC; None when a name is unwritable.
-    plc_status: HashMap<Arc<str>, Option<Vec<u8>>>,
-    /// Reused per scan: (group, tag index, reading index) of values to write.
-    pending: Vec<(usize, usize, usize)>,
+    plc_ix: HashMap<Arc<str>, usize>,
+    plcs: Vec<PlcEntry>,
+    /// False after a tag was added: `TagState::rank` must be recomputed.
+    ranks_valid: bool,
+    /// Reused per scan: (group << 32 | name rank, tag index, reading index)
+    /// of values to write.
+    pending: Vec<(u64, u32, u32)>,
+    /// Reused per scan: the scan's timestamp, formatted once.
+    ts_text: Vec<u8>,
 }
 
 /// (plc, area, equipment).
@@ -48,17 +60,32 @@ struct Group {
     prefix: Vec<u8>,
 }
 
+struct PlcEntry {
+    /// `plc_status,plc=…,site=…`; None when a name is unwritable.
+    status: Option<Vec<u8>>,
+    /// The tag index of each reading position, as last seen: reading `i`
+    /// of this PLC's scans is `tags[slots[i]]` when the pointers agree.
+    slots: Vec<u32>,
+}
+
+/// Deadband state, kept apart: few tags have one, every tag has a `TagState`.
+struct Deadband {
+    band: f64,
+    max_interval_ms: Option<i64>,
+    /// Last written numeric value and its scan time.
+    last: Option<(f64, i64)>,
+}
+
 struct TagState {
     id: Arc<TagId>,
-    group: usize,
-    /// Escaped field key.
-    field_key: Box<[u8]>,
-    /// `tag_quality,equipment=…,plc=…,site=…,tag=… code=`
-    quality_prefix: Box<[u8]>,
-    deadband: Option<f64>,
-    max_interval_ms: Option<i64>,
-    /// Last written numeric value and its scan time (deadband tags only).
-    last: Option<(f64, i64)>,
+    group: u32,
+    /// Position of the name in byte order among all tags (equal names
+    /// share a rank): fields of a line are written in this order.
+    rank: u32,
+    /// Escaped field key: `keys[key.0..key.0 + key.1]`.
+    key: (u32, u32),
+    /// Index into `ScanEncoder::deadbands`, for a tag with a deadband.
+    deadband: Option<u32>,
     quality: Option<Quality>,
     /// Set when the name cannot be written; the tag is skipped.
     invalid: bool,
@@ -72,19 +99,31 @@ impl ScanEncoder {
         let mut e = ScanEncoder {
             site: Arc::from(site),
             tags: Vec::new(),
-            by_ptr: HashMap::new(),
+            keys: Vec::new(),
+            deadbands: Vec::new(),
             by_id: HashMap::new(),
             groups: Vec::new(),
             group_ix: HashMap::new(),
-            plc_status: HashMap::new(),
+            plc_ix: HashMap::new(),
+            plcs: Vec::new(),
+            ranks_valid: false,
             pending: Vec::new(),
+            ts_text: Vec::new(),
         };
+        let total: usize = plcs.iter().map(|p| p.tags.len()).sum();
+        e.tags.reserve_exact(total);
         for plc in plcs {
             e.status_prefix(&plc.name);
-            for tag in &plc.tags {
-                e.register(&tag.id, Some(tag));
+            let slots = plc
+                .tags
+                .iter()
+                .map(|tag| e.register(&tag.id, Some(tag)) as u32)
+                .collect();
+            if let Some(&pi) = e.plc_ix.get(&plc.name) {
+                e.plcs[pi].slots = slots;
             }
         }
+        e.rank_tags();
         e
     }
 
@@ -94,9 +133,37 @@ impl ScanEncoder {
         let mut lines = 0;
         let mut pending = std::mem::take(&mut self.pending);
         pending.clear();
+        let mut ts_text = std::mem::take(&mut self.ts_text);
+        ts_text.clear();
+        line::push_display(&mut ts_text, ts);
+        let pi = self.plc_ix.get(&scan.plc).copied();
+        let mut slots = match pi {
+            Some(pi) => std::mem::take(&mut self.plcs[pi].slots),
+            None => Vec::new(),
+        };
 
         for (ri, r) in scan.readings.iter().enumerate() {
-            let ti = self.lookup(&r.tag);
+            let slot = slots.get(ri).map(|&ti| ti as usize);
+            let ti = match slot {
+                Some(ti)
+                    if self
+                        .tags
+                        .get(ti)
+                        .is_some_and(|t| Arc::ptr_eq(&t.id, &r.tag)) =>
+                {
+                    ti
+                }
+                _ => {
+                    let ti = self.lookup(&r.tag);
+                    if pi.is_some() {
+                        if slots.len() <= ri {
+                            slots.resize(ri + 1, u32::MAX);
+                        }
+                        slots[ri] = ti as u32;
+                    }
+                    ti
+                }
+            };
             let st = &mut self.tags[ti];
             if st.invalid {
                 continue;
@@ -104,35 +171,55 @@ impl ScanEncoder {
             let (quality, value) = effective(r);
             if st.quality != Some(quality) {
                 st.quality = Some(quality);
-                out.extend_from_slice(&st.quality_prefix);
-                out.push(b'"');
+                line::push_series(
+                    out,
+                    "tag_quality",
+                    &[
+                        ("equipment", &st.id.equipment),
+                        ("plc", &st.id.plc),
+                        ("site", &self.site),
+                        ("tag", &st.id.name),
+                    ],
+                );
+                out.extend_from_slice(b" code=\"");
                 push_quality(out, quality);
                 out.extend_from_slice(b"\" ");
-                line::push_display(out, ts);
+                out.extend_from_slice(&ts_text);
                 out.push(b'\n');
                 lines += 1;
             }
+            let deadband = st.deadband.map(|d| &mut self.deadbands[d as usize]);
             let Some(value) = value else {
-                st.last = None;
+                if let Some(d) = deadband {
+                    d.last = None;
+                }
                 continue;
             };
-            if st.should_write(value, ts) {
-                pending.push((st.group, ti, ri));
+            if deadband.is_none_or(|d| d.should_write(value, ts)) {
+                pending.push((0, ti as u32, ri as u32));
             }
         }
+        if let Some(pi) = pi {
+            self.plcs[pi].slots = slots;
+        }
 
+        if !self.ranks_valid {
+            self.rank_tags();
+        }
         let tags = &self.tags;
-        pending.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| tags[a.1].id.name.cmp(&tags[b.1].id.name))
-        });
+        for p in pending.iter_mut() {
+            let t = &tags[p.1 as usize];
+            p.0 = (u64::from(t.group) << 32) | u64::from(t.rank);
+        }
+        // By equipment, then field name; the first reading of a tag wins.
+        pending.sort_unstable_by_key(|&(key, _, ri)| (key, ri));
         let mut i = 0;
         while i < pending.len() {
-            let group = pending[i].0;
-            out.extend_from_slice(&self.groups[group].prefix);
+            let group = pending[i].0 >> 32;
+            out.extend_from_slice(&self.groups[group as usize].prefix);
             let mut sep = b' ';
-            let mut prev_tag = usize::MAX;
-            while i < pending.len() && pending[i].0 == group {
+            let mut prev_tag = u32::MAX;
+            while i < pending.len() && pending[i].0 >> 32 == group {
                 let (_, ti, ri) = pending[i];
                 i += 1;
                 // The same tag twice in one scan would be a duplicate field.
@@ -142,20 +229,22 @@ impl ScanEncoder {
                 prev_tag = ti;
                 out.push(sep);
                 sep = b',';
-                out.extend_from_slice(&tags[ti].field_key);
+                let (at, len) = tags[ti as usize].key;
+                out.extend_from_slice(&self.keys[at as usize..(at + len) as usize]);
                 out.push(b'=');
-                if let Some(v) = &scan.readings[ri].value {
+                if let Some(v) = &scan.readings[ri as usize].value {
                     push_value(out, v);
                 }
             }
             out.push(b' ');
-            line::push_display(out, ts);
+            out.extend_from_slice(&ts_text);
             out.push(b'\n');
             lines += 1;
         }
         self.pending = pending;
 
         let Some(prefix) = self.status_prefix(&scan.plc) else {
+            self.ts_text = ts_text;
             return lines;
         };
         out.extend_from_slice(prefix);
@@ -171,18 +260,16 @@ impl ScanEncoder {
         out.extend_from_slice(b",timeouts=");
         line::push_i64(out, i64::from(s.timeouts));
         out.push(b' ');
-        line::push_display(out, ts);
+        out.extend_from_slice(&ts_text);
         out.push(b'\n');
+        self.ts_text = ts_text;
         lines + 1
     }
 
+    /// The slow path of `encode`: a tag found by value (a reading out of
+    /// its usual position, or the same tag in another allocation, which the
+    /// slot check never confirms since it compares pointers), or a new one.
     fn lookup(&mut self, id: &Arc<TagId>) -> usize {
-        if let Some(&ti) = self.by_ptr.get(&(Arc::as_ptr(id) as usize)) {
-            return ti;
-        }
-        // Same tag in another allocation: found by value. Its address is not
-        // cached, since we do not keep that allocation alive and the address
-        // could later belong to a different tag.
         if let Some(&ti) = self.by_id.get(id) {
             return ti;
         }
@@ -206,37 +293,47 @@ impl ScanEncoder {
             }
         };
         let group = self.group(id);
-        let mut field_key = Vec::new();
-        line::push_key(&mut field_key, &id.name);
-        let mut quality_prefix = Vec::new();
-        line::push_series(
-            &mut quality_prefix,
-            "tag_quality",
-            &[
-                ("equipment", &id.equipment),
-                ("plc", &id.plc),
-                ("site", &self.site),
-                ("tag", &id.name),
-            ],
-        );
-        quality_prefix.extend_from_slice(b" code=");
+        let at = self.keys.len();
+        line::push_key(&mut self.keys, &id.name);
+        let deadband = tag.and_then(|t| t.deadband).map(|band| {
+            self.deadbands.push(Deadband {
+                band,
+                max_interval_ms: tag
+                    .and_then(|t| t.max_interval)
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+                last: None,
+            });
+            (self.deadbands.len() - 1) as u32
+        });
         let ti = self.tags.len();
         self.tags.push(TagState {
             id: id.clone(),
-            group,
-            field_key: field_key.into(),
-            quality_prefix: quality_prefix.into(),
-            deadband: tag.and_then(|t| t.deadband),
-            max_interval_ms: tag
-                .and_then(|t| t.max_interval)
-                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-            last: None,
+            group: group as u32,
+            rank: 0,
+            key: (at as u32, (self.keys.len() - at) as u32),
+            deadband,
             quality: None,
             invalid,
         });
-        self.by_ptr.insert(Arc::as_ptr(id) as usize, ti);
+        self.ranks_valid = false;
         self.by_id.insert(id.clone(), ti);
         ti
+    }
+
+    /// Ranks every tag by name (byte order), equal names sharing a rank.
+    fn rank_tags(&mut self) {
+        let mut order: Vec<u32> = (0..self.tags.len() as u32).collect();
+        let tags = &self.tags;
+        order.sort_unstable_by(|&a, &b| tags[a as usize].id.name.cmp(&tags[b as usize].id.name));
+        let mut rank = 0;
+        for k in 0..order.len() {
+            let t = order[k] as usize;
+            if k > 0 && self.tags[t].id.name != self.tags[order[k - 1] as usize].id.name {
+                rank = k as u32;
+            }
+            self.tags[t].rank = rank;
+        }
+        self.ranks_valid = true;
     }
 
     fn group(&mut self, id: &TagId) -> usize {
@@ -257,19 +354,33 @@ impl ScanEncoder {
     }
 
     fn status_prefix(&mut self, plc: &Arc<str>) -> Option<&[u8]> {
-        let site = &self.site;
-        self.plc_status
-            .entry(plc.clone())
-            .or_insert_with(|| {
-                if let Err(e) = line::check_tag_value(plc).and_then(|()| line::check_tag_value(site)) {
-                    tracing::error!(plc = %plc, error = %e, "plc_status cannot be written to InfluxDB; it is skipped");
-                    return None;
-                }
-                let mut p = Vec::new();
-                line::push_series(&mut p, "plc_status", &[("plc", plc), ("site", site)]);
-                Some(p)
-            })
-            .as_deref()
+        let pi = match self.plc_ix.get(plc) {
+            Some(&pi) => pi,
+            None => {
+                let site = &self.site;
+                let status = match line::check_tag_value(plc)
+                    .and_then(|()| line::check_tag_value(site))
+                {
+                    Ok(()) => {
+                        let mut p = Vec::new();
+                        line::push_series(&mut p, "plc_status", &[("plc", plc), ("site", site)]);
+                        Some(p)
+                    }
+                    Err(e) => {
+                        tracing::error!(plc = %plc, error = %e, "plc_status cannot be written to InfluxDB; it is skipped");
+                        None
+                    }
+                };
+                let pi = self.plcs.len();
+                self.plcs.push(PlcEntry {
+                    status,
+                    slots: Vec::new(),
+                });
+                self.plc_ix.insert(plc.clone(), pi);
+                pi
+            }
+        };
+        self.plcs[pi].status.as_deref()
     }
 }
 
@@ -281,12 +392,10 @@ fn check_tag(id: &TagId, site: &str) -> Result<(), LineError> {
     line::check_tag_value(site)
 }
 
-impl TagState {
+impl Deadband {
     /// Deadband and heartbeat decision; records the write when it says yes.
     fn should_write(&mut self, value: &Value, ts: i64) -> bool {
-        let Some(d) = self.deadband else {
-            return true;
-        };
+        let d = self.band;
         let Some(v) = value.as_f64() else {
             return true;
         };

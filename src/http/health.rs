@@ -1,6 +1,11 @@
 //! What `/healthz` judges: every PLC answered recently, and the historian
 //! writer is not stuck (spooled data is being acknowledged).
+//!
+//! It also keeps the two delivery counters the `gateway_status` series
+//! reports (see `historian::self_status`), since the sender already shares
+//! it with `/healthz`.
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -10,6 +15,20 @@ use tokio::time::Instant;
 #[derive(Default)]
 pub struct Health {
     inner: Mutex<State>,
+    /// Lines InfluxDB accepted since start.
+    points_written: AtomicU64,
+    /// Write requests InfluxDB did not accept since start (any status, or
+    /// no answer).
+    write_errors: AtomicU64,
+    /// Set once a `gateway_status` reporter runs for this gateway.
+    status_reporter: AtomicBool,
+}
+
+/// Delivery counters since the gateway started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeliveryCounts {
+    pub points_written: u64,
+    pub write_errors: u64,
 }
 
 #[derive(Default)]
@@ -74,6 +93,27 @@ impl Health {
         if let Ok(mut s) = self.inner.lock() {
             s.last_ack = Some(Instant::now());
         }
+    }
+
+    pub fn count_written(&self, points: u64) {
+        self.points_written.fetch_add(points, Ordering::Relaxed);
+    }
+
+    pub fn count_write_error(&self) {
+        self.write_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn delivery_counts(&self) -> DeliveryCounts {
+        DeliveryCounts {
+            points_written: self.points_written.load(Ordering::Relaxed),
+            write_errors: self.write_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// True for the first caller only, so a gateway never runs two
+    /// `gateway_status` reporters (each would write its own points).
+    pub fn claim_status_reporter(&self) -> bool {
+        !self.status_reporter.swap(true, Ordering::SeqCst)
     }
 
     /// Per PLC: name and seconds since it last answered (None: never).

@@ -250,3 +250,70 @@ fn record_metrics(plc: &str, s: &ScanStatus) {
     metrics::histogram!("plantgw_plc_scan_duration_seconds", "plc" => plc)
         .record(s.duration.as_secs_f64());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::{SignedDuration, Timestamp};
+
+    /// A plant clock that stands still at `at` (speed 1e-12: a year of wall
+    /// time moves it by 32 µs), so timestamps are exact.
+    fn frozen(at: Timestamp) -> PlantClock {
+        PlantClock::new(at, Timestamp::now(), 1e-12)
+    }
+
+    fn poller(clock: PlantClock) -> Poller {
+        // Nothing listens there: scans fail fast, timestamps are still taken.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let plc = Plc {
+            name: "p".into(),
+            area: "a".into(),
+            address: format!("127.0.0.1:{port}"),
+            unit_id: 1,
+            scan: Duration::from_millis(100),
+            timeout: Duration::from_millis(200),
+            max_gap: 0,
+            tags: Vec::new(),
+        };
+        Poller::new(Arc::new(plc), clock, mpsc::channel(1).0)
+    }
+
+    #[tokio::test]
+    async fn timestamps_strictly_increase_across_plant_clock_jumps() {
+        let t0: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
+        let ms = t0.as_millisecond();
+        let mut p = poller(frozen(t0));
+        let mut ts = Vec::new();
+        for _ in 0..3 {
+            ts.push(p.scan_once().await.ts_ms);
+        }
+        // The clock steps back an hour (NTP, an operator, a restarted
+        // simulator): scans keep going forward by the smallest step.
+        p.clock = frozen(t0.checked_sub(SignedDuration::from_hours(1)).unwrap());
+        for _ in 0..3 {
+            ts.push(p.scan_once().await.ts_ms);
+        }
+        // Forward again past the clamped stamps: the clock rules again.
+        p.clock = frozen(t0.checked_add(SignedDuration::from_secs(10)).unwrap());
+        ts.push(p.scan_once().await.ts_ms);
+        // And a second jump back lands just after that.
+        p.clock = frozen(t0.checked_sub(SignedDuration::from_hours(24)).unwrap());
+        ts.push(p.scan_once().await.ts_ms);
+        assert_eq!(
+            ts,
+            [
+                ms,
+                ms + 1,
+                ms + 2,
+                ms + 3,
+                ms + 4,
+                ms + 5,
+                ms + 10_000,
+                ms + 10_001
+            ]
+        );
+    }
+}

@@ -63,6 +63,12 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
+/// How to start a server again with the same data dir, port and log.
+struct Launch {
+    bin: PathBuf,
+    args: Vec<String>,
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -129,6 +135,7 @@ pub struct InfluxD {
     pub url: String,
     pub addr: SocketAddr,
     server: Server,
+    launch: Launch,
 }
 
 impl InfluxD {
@@ -153,15 +160,12 @@ impl InfluxD {
             let conf_path = dir.path().join("influxdb.conf");
             std::fs::write(&conf_path, conf).expect("write influxdb.conf");
             let log = dir.path().join("influxd.log");
-            let child = spawn(
-                &bin,
-                &[
-                    "run".into(),
-                    "-config".into(),
-                    conf_path.display().to_string(),
-                ],
-                &log,
-            );
+            let args = vec![
+                "run".to_string(),
+                "-config".into(),
+                conf_path.display().to_string(),
+            ];
+            let child = spawn(&bin, &args, &log);
             let mut server = Server {
                 child,
                 log,
@@ -176,6 +180,10 @@ impl InfluxD {
                         url: format!("http://{addr}"),
                         addr,
                         server,
+                        launch: Launch {
+                            bin: bin.clone(),
+                            args,
+                        },
                     }
                 }
                 Err(e) => {
@@ -191,6 +199,61 @@ impl InfluxD {
 
     pub fn log_tail(&self) -> String {
         self.server.log_tail()
+    }
+
+    /// Stops the server the way an operator or a service manager does
+    /// (SIGTERM, then SIGKILL after 10 s) and waits until its port refuses
+    /// connections. The data dir and port are kept for [`InfluxD::restart`].
+    pub fn stop(&mut self) {
+        let pid = self.server.child.id().to_string();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.server.child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {
+                    let _ = self.server.child.kill();
+                    let _ = self.server.child.wait();
+                    break;
+                }
+            }
+        }
+        assert!(
+            TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_err(),
+            "influxd stopped but {} still accepts connections",
+            self.addr
+        );
+    }
+
+    /// Starts influxd again on the same port with the same data dir (after
+    /// [`InfluxD::stop`]) and waits until it answers `/ping`. The log file
+    /// is appended to, so [`InfluxD::log_tail`] shows both runs.
+    pub fn restart(&mut self) {
+        assert!(
+            matches!(self.server.child.try_wait(), Ok(Some(_))),
+            "restart() needs a stopped influxd: call stop() first"
+        );
+        let out = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.server.log)
+            .expect("open influxd log");
+        let err = out.try_clone().expect("clone log handle");
+        self.server.child = Command::new(&self.launch.bin)
+            .args(&self.launch.args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot restart {}: {e}", self.launch.bin.display()));
+        self.server
+            .wait_ready("influxd (restarted)", self.addr, "/ping", 204);
     }
 }
 

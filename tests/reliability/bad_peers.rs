@@ -1,0 +1,245 @@
+//! Modbus peers that misbehave on the wire, next to a healthy PLC: the
+//! gateway marks the bad PLCs' tags with the matching quality and writes no
+//! value for them, recovers once they behave, and the healthy PLC's scans
+//! go on without a gap the whole time.
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use plantgw::historian::query::QueryClient;
+use serde_json::Value;
+
+use super::peer::{self, Mode, ScriptedPlc};
+use super::{
+    assert_ascending, holes, now_ms, pymodbus_tags, query_client, spacing, start_gateway,
+    status_ts, stop_gateway, tags, GatewayToml, PlcToml,
+};
+use crate::common::eventually;
+use crate::common::influx::InfluxD;
+use crate::common::pymodbus::PymodbusPlc;
+
+const SCAN_MS: i64 = 200;
+
+/// (PLC name, mode, quality code the tags of its first request must get).
+fn cases() -> Vec<(&'static str, Mode, &'static str)> {
+    vec![
+        ("stall", Mode::Stall, "timeout"),
+        ("reset", Mode::Reset, "comm_failure"),
+        ("wrong_tid", Mode::WrongTransaction, "comm_failure"),
+        ("wrong_unit", Mode::WrongUnit, "comm_failure"),
+        ("short", Mode::ShortAnswer, "decode_error"),
+        ("bad_count", Mode::BadByteCount, "comm_failure"),
+        ("storm_2", Mode::Exception(2), "exception_2"),
+        ("storm_4", Mode::Exception(4), "exception_4"),
+    ]
+}
+
+/// Every quality code written per tag of `plc`, oldest first.
+async fn quality_codes(q: &QueryClient, plc: &str) -> BTreeMap<String, Vec<(i64, String)>> {
+    let series = q
+        .query(&format!(
+            "SELECT \"code\" FROM \"tag_quality\" WHERE \"plc\"='{plc}' GROUP BY \"tag\" ORDER BY time ASC"
+        ))
+        .await
+        .expect("query tag_quality");
+    series
+        .into_iter()
+        .map(|s| {
+            let tag = s.tags.get("tag").cloned().unwrap_or_default();
+            let rows = s
+                .values
+                .iter()
+                .filter_map(|r| Some((r[0].as_i64()?, r[1].as_str()?.to_string())))
+                .collect();
+            (tag, rows)
+        })
+        .collect()
+}
+
+/// Rows of an equipment measurement: (time, field → value).
+async fn values(q: &QueryClient, equipment: &str) -> Vec<(i64, BTreeMap<String, Value>)> {
+    let series = q
+        .query(&format!("SELECT * FROM \"{equipment}\" ORDER BY time ASC"))
+        .await
+        .expect("query values");
+    let mut out = Vec::new();
+    for s in series {
+        for row in &s.values {
+            let fields = s
+                .columns
+                .iter()
+                .zip(row)
+                .skip(1)
+                .filter(|(c, v)| (c.starts_with("reg") || c.starts_with("coil")) && !v.is_null())
+                .map(|(c, v)| (c.clone(), v.clone()))
+                .collect();
+            out.push((row[0].as_i64().unwrap_or_default(), fields));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaving_peers_are_marked_isolated_and_recovered() {
+    let healthy = PymodbusPlc::start();
+    let influx = InfluxD::start();
+    let q = query_client(&influx.url).await;
+    let mut peers = Vec::new();
+    for (_, mode, _) in cases() {
+        peers.push(ScriptedPlc::start(mode).await);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut plcs = vec![PlcToml {
+        name: "healthy".into(),
+        address: format!("127.0.0.1:{}", healthy.port),
+        scan_ms: SCAN_MS as u64,
+        timeout_ms: 1000,
+        tags: pymodbus_tags("healthy_dev"),
+    }];
+    for ((name, _, _), peer) in cases().into_iter().zip(&peers) {
+        // Four registers and three coils: two requests per scan.
+        let equipment = format!("{name}_dev");
+        plcs.push(PlcToml {
+            name: name.into(),
+            address: peer.address(),
+            scan_ms: SCAN_MS as u64,
+            timeout_ms: 300,
+            tags: tags(&equipment, "holding", "u16", "reg", 10, 4)
+                + &tags(&equipment, "coil", "bool", "coil", 0, 3),
+        });
+    }
+    let settings = GatewayToml {
+        influx_url: &influx.url,
+        spool_dir: &dir.path().join("spool"),
+        spool_max_bytes: None,
+        flush_interval_ms: 200,
+        http_listen: String::new(),
+        plcs,
+    }
+    .write_and_load(&dir.path().join("gw.toml"));
+    let (gw, cancel) = start_gateway(settings).await;
+
+    // Misbehave until every bad PLC's register tags carry their code.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut waiting = Vec::new();
+        for (name, _, code) in cases() {
+            let codes = quality_codes(&q, name).await;
+            if !codes.values().flatten().any(|(_, c)| c == code) {
+                waiting.push(format!("{name} (want {code}): {codes:?}"));
+            }
+        }
+        if waiting.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "quality codes missing after 30 s:\n{}",
+            waiting.join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let healed_ms = now_ms();
+    for p in &peers {
+        p.set_mode(Mode::Healthy);
+    }
+    // Backoff after a few seconds of failures is a few seconds: all recover.
+    eventually(Duration::from_secs(40), "every PLC good again", || async {
+        for (name, _, _) in cases() {
+            let codes = quality_codes(&q, name).await;
+            let all_good = codes.len() == 7
+                && codes
+                    .values()
+                    .all(|rows| rows.last().is_some_and(|(_, c)| c == "good"));
+            if !all_good {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop_gateway(gw, cancel).await;
+
+    let mut report = Vec::new();
+    for ((name, mode, code), peer) in cases().into_iter().zip(&peers) {
+        let codes = quality_codes(&q, name).await;
+        let before: BTreeSet<&str> = codes
+            .values()
+            .flatten()
+            .filter(|(t, _)| *t < healed_ms)
+            .map(|(_, c)| c.as_str())
+            .collect();
+        assert!(
+            !before.contains("good"),
+            "{name} ({mode:?}): good quality while misbehaving: {before:?}"
+        );
+        // The first request's tags get the failure's own code; a failure
+        // that drops the connection leaves the later requests' tags
+        // comm_failure (they were not asked).
+        assert!(
+            before.contains(code),
+            "{name} ({mode:?}): tags got {before:?}, expected {code}"
+        );
+        // No value invented: the equipment has rows only once healed, and
+        // they are the peer's image.
+        let rows = values(&q, &format!("{name}_dev")).await;
+        assert!(!rows.is_empty(), "{name}: no values after recovery");
+        for (t, fields) in &rows {
+            assert!(*t >= healed_ms, "{name} ({mode:?}): value written at {t}, before it was healed at {healed_ms}: {fields:?}");
+            for i in 0..4u16 {
+                assert_eq!(
+                    fields.get(&format!("reg{i:03}")),
+                    Some(&Value::from(peer::holding(10 + i))),
+                    "{name} reg{i:03} at {t}"
+                );
+            }
+            for i in 0..3u16 {
+                assert_eq!(
+                    fields.get(&format!("coil{i:03}")),
+                    Some(&Value::from(peer::bit(i))),
+                    "{name} coil{i:03} at {t}"
+                );
+            }
+        }
+        let fcs = peer.functions();
+        assert!(
+            fcs.keys().all(|f| (1..=4).contains(f)),
+            "{name}: function codes {fcs:?}"
+        );
+        report.push(format!(
+            "{name}: {before:?} while misbehaving, good after; {} value rows, all after healing",
+            rows.len()
+        ));
+    }
+
+    let ts = status_ts(&q, "healthy").await;
+    assert_ascending(&ts, "healthy plc_status");
+    let gaps = holes(&ts, SCAN_MS * 3 / 2);
+    assert!(gaps.is_empty(), "healthy PLC has holes: {gaps:?}");
+    let expected = ((ts[ts.len() - 1] - ts[0]) as f64 / SCAN_MS as f64).round() as usize + 1;
+    assert_eq!(ts.len(), expected, "healthy PLC scans");
+    let status = q
+        .query("SELECT \"connected\", \"errors\" FROM \"plc_status\" WHERE \"plc\"='healthy'")
+        .await
+        .expect("query healthy status");
+    for row in &status[0].values {
+        assert_eq!(
+            (&row[1], &row[2]),
+            (&Value::from(true), &Value::from(0)),
+            "healthy PLC status at {}",
+            row[0]
+        );
+    }
+    let quality = quality_codes(&q, "healthy").await;
+    assert!(
+        quality.values().flatten().all(|(_, c)| c == "good"),
+        "healthy PLC quality: {quality:?}"
+    );
+    eprintln!(
+        "misbehaving peers: healthy PLC {} scans spaced {:?} ms, no hole, 0 errors\n  {}",
+        ts.len(),
+        spacing(&ts),
+        report.join("\n  ")
+    );
+}
