@@ -47,6 +47,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     settings.spool.dir = var.join("demo/spool");
     if let Some(k) = settings.kpi.as_mut() {
         k.state_file = var.join("demo/kpi-state.json");
+        // Every demo is a fresh simulated plant: yesterday's demo totals
+        // (and its totaliser reading) would be booked into today's.
+        match std::fs::remove_file(&k.state_file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("removing {}", k.state_file.display()))
+            }
+        }
     }
     let influxd = ensure_influxdb(&settings, &var).await?;
 
