@@ -52,12 +52,15 @@ pub enum AppError {
 pub struct RunOptions {
     /// How long the sender may keep delivering after shutdown was requested.
     pub drain_grace: Duration,
+    /// Wall time between two `gateway_status` points.
+    pub status_interval: Duration,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             drain_grace: Duration::from_secs(10),
+            status_interval: crate::historian::self_status::DEFAULT_INTERVAL,
         }
     }
 }
@@ -225,7 +228,7 @@ pub async fn start(
         clock,
         spool.clone(),
         health.clone(),
-        crate::historian::self_status::DEFAULT_INTERVAL,
+        opts.status_interval,
         cancel.child_token(),
     ));
     let done = tokio::spawn(async move {

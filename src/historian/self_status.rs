@@ -35,8 +35,7 @@ pub const MEASUREMENT: &str = "gateway_status";
 /// Wall time between two points in production.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Reports until `cancel`. Returns at once if this gateway (its `health`)
-/// already has a reporter.
+/// Reports until `cancel`.
 pub async fn run(
     site: Arc<str>,
     clock: PlantClock,
@@ -45,10 +44,6 @@ pub async fn run(
     every: Duration,
     cancel: CancellationToken,
 ) {
-    if !health.claim_status_reporter() {
-        tracing::debug!("gateway_status reporter already running");
-        return;
-    }
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     // Log a failing spool once per episode, not every tick.

@@ -5,7 +5,7 @@
 //! reports (see `historian::self_status`), since the sender already shares
 //! it with `/healthz`.
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -20,8 +20,6 @@ pub struct Health {
     /// Write requests InfluxDB did not accept since start (any status, or
     /// no answer).
     write_errors: AtomicU64,
-    /// Set once a `gateway_status` reporter runs for this gateway.
-    status_reporter: AtomicBool,
 }
 
 /// Delivery counters since the gateway started.
@@ -108,12 +106,6 @@ impl Health {
             points_written: self.points_written.load(Ordering::Relaxed),
             write_errors: self.write_errors.load(Ordering::Relaxed),
         }
-    }
-
-    /// True for the first caller only, so a gateway never runs two
-    /// `gateway_status` reporters (each would write its own points).
-    pub fn claim_status_reporter(&self) -> bool {
-        !self.status_reporter.swap(true, Ordering::SeqCst)
     }
 
     /// Per PLC: name and seconds since it last answered (None: never).

@@ -10,7 +10,6 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use plantgw::app::{self, RunOptions};
 use plantgw::historian::query::QueryClient;
-use plantgw::historian::self_status;
 use plantsim::clock::PlantClock;
 use plantsim::map::PlantMap;
 use plantsim::simulator::{SimOptions, Simulator};
@@ -349,25 +348,18 @@ async fn every_dashboard_query_returns_data_from_a_simulated_plant() {
     let path = dir.path().join("caylloma.toml");
     std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let site = settings.site.name.clone();
     let query = QueryClient::new(&settings.influx).unwrap();
     query.query("CREATE DATABASE plant").await.unwrap();
 
     let cancel = CancellationToken::new();
-    let gw = app::start(settings, clock, cancel.clone(), RunOptions::default())
+    // gateway_status every 500 ms here, so the wait below sees a few points.
+    let opts = RunOptions {
+        status_interval: Duration::from_millis(500),
+        ..RunOptions::default()
+    };
+    let gw = app::start(settings, clock, cancel.clone(), opts)
         .await
         .unwrap();
-    // The gateway_status reporter, every 500 ms here. Once src/app.rs
-    // starts its own (every 10 s) this one returns at once (one reporter per
-    // gateway) and the wait below for three points takes ~20 s instead.
-    tokio::spawn(self_status::run(
-        site,
-        clock,
-        gw.spool.clone(),
-        gw.health.clone(),
-        Duration::from_millis(500),
-        cancel.child_token(),
-    ));
 
     // Until the day has closed and every series has a few points.
     crate::common::eventually(

@@ -114,6 +114,7 @@ pub async fn start_gateway(settings: Settings) -> (Running, CancellationToken) {
         cancel.clone(),
         RunOptions {
             drain_grace: Duration::from_secs(3),
+            ..RunOptions::default()
         },
     )
     .await
