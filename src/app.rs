@@ -84,18 +84,6 @@ impl Running {
     }
 }
 
-/// Runs until `cancel`, then flushes and returns.
-pub async fn run(
-    settings: Settings,
-    clock: PlantClock,
-    cancel: CancellationToken,
-) -> Result<(), AppError> {
-    start(settings, clock, cancel, RunOptions::default())
-        .await?
-        .wait()
-        .await
-}
-
 /// Runs until `stop`; each message on `reload` re-reads the configuration
 /// from `path`. A valid new configuration replaces the running one (the old
 /// pipeline drains into the spool, the new one replays it: nothing is lost);

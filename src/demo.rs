@@ -115,7 +115,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     print_summary(&sim, &gw, &tz);
-    let health = gw.health.clone();
     let spool = gw.spool.clone();
     gw.wait().await.context("gateway")?;
     sim.shutdown().await.context("simulator")?;
@@ -125,7 +124,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             s.records
         );
     }
-    drop(health);
     if let Some(mut child) = influxd {
         let _ = child.start_kill();
         let _ = child.wait().await;

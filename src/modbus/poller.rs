@@ -51,10 +51,6 @@ impl Poller {
         }
     }
 
-    pub fn plan(&self) -> &PollPlan {
-        &self.plan
-    }
-
     /// Scans until `cancel`; returns when the downstream channel closes too.
     pub async fn run(mut self, cancel: CancellationToken) {
         let period = self.plc.scan;
