@@ -52,3 +52,27 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The simulator's gateway config (the shipped `caylloma.toml` at the
+/// simulator's bound ports) pointed at a test's InfluxDB, with the spool in
+/// `spool/` next to the config file and `/metrics` on `http_listen` ("" off).
+pub fn sim_gateway_config(
+    sim_toml: &str,
+    influx_url: &str,
+    flush_ms: i64,
+    http_listen: &str,
+) -> toml::Table {
+    let mut cfg: toml::Table = sim_toml.parse().expect("simulator config is TOML");
+    let influxdb = cfg["influxdb"].as_table_mut().expect("[influxdb] table");
+    influxdb.insert("url".into(), influx_url.into());
+    influxdb.insert("flush_interval_ms".into(), flush_ms.into());
+    cfg.insert(
+        "spool".into(),
+        toml::Table::from_iter([("dir".to_string(), "spool".into())]).into(),
+    );
+    cfg.insert(
+        "http".into(),
+        toml::Table::from_iter([("listen".to_string(), http_listen.into())]).into(),
+    );
+    cfg
+}

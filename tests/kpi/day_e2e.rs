@@ -65,18 +65,8 @@ async fn a_day_through_a_crash_matches_ground_truth_and_recomputes() {
     .unwrap();
 
     // The shipped configuration, pointed at this test's servers.
-    let mut cfg: toml::Table = sim.gateway_config_toml().parse().unwrap();
-    let influxdb = cfg["influxdb"].as_table_mut().unwrap();
-    influxdb.insert("url".into(), influx.url.clone().into());
-    influxdb.insert("flush_interval_ms".into(), 250.into());
-    cfg.insert(
-        "spool".into(),
-        toml::Table::from_iter([("dir".to_string(), "spool".into())]).into(),
-    );
-    cfg.insert(
-        "http".into(),
-        toml::Table::from_iter([("listen".to_string(), "".into())]).into(),
-    );
+    let mut cfg =
+        crate::common::sim_gateway_config(&sim.gateway_config_toml(), &influx.url, 250, "");
     for plc in cfg["plc"].as_array_mut().unwrap() {
         // 250 ms wall = 3 min of plant time between scans.
         plc.as_table_mut()

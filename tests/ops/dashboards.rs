@@ -333,18 +333,7 @@ async fn every_dashboard_query_returns_data_from_a_simulated_plant() {
     })
     .await
     .unwrap();
-    let mut cfg: toml::Table = sim.gateway_config_toml().parse().unwrap();
-    let influxdb = cfg["influxdb"].as_table_mut().unwrap();
-    influxdb.insert("url".into(), influx.url.clone().into());
-    influxdb.insert("flush_interval_ms".into(), 250.into());
-    cfg.insert(
-        "spool".into(),
-        toml::Table::from_iter([("dir".to_string(), "spool".into())]).into(),
-    );
-    cfg.insert(
-        "http".into(),
-        toml::Table::from_iter([("listen".to_string(), "".into())]).into(),
-    );
+    let cfg = crate::common::sim_gateway_config(&sim.gateway_config_toml(), &influx.url, 250, "");
     let path = dir.path().join("caylloma.toml");
     std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
     let settings = plantgw::config::load(&path).unwrap();

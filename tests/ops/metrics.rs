@@ -121,17 +121,11 @@ async fn metrics_and_healthz_report_the_gateway_and_a_lost_plc() {
     })
     .await
     .unwrap();
-    let mut cfg: toml::Table = sim.gateway_config_toml().parse().unwrap();
-    let influxdb = cfg["influxdb"].as_table_mut().unwrap();
-    influxdb.insert("url".into(), influx.url.clone().into());
-    influxdb.insert("flush_interval_ms".into(), 200.into());
-    cfg.insert(
-        "spool".into(),
-        toml::Table::from_iter([("dir".to_string(), "spool".into())]).into(),
-    );
-    cfg.insert(
-        "http".into(),
-        toml::Table::from_iter([("listen".to_string(), "127.0.0.1:0".into())]).into(),
+    let cfg = crate::common::sim_gateway_config(
+        &sim.gateway_config_toml(),
+        &influx.url,
+        200,
+        "127.0.0.1:0",
     );
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
