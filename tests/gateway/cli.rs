@@ -113,13 +113,7 @@ async fn sigterm_flushes_what_it_holds_and_exits_0() {
     let query = QueryClient::new(&settings.influx).unwrap();
     query.query("CREATE DATABASE plant").await.unwrap();
 
-    let mut child = plantgw()
-        .args(["run", "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&path);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = query
         .query(r#"SELECT count("u16") FROM "fixture_dev""#)
@@ -129,31 +123,7 @@ async fn sigterm_flushes_what_it_holds_and_exits_0() {
         before.is_empty(),
         "nothing should be written before the flush interval: {before:?}"
     );
-    let sent = Instant::now();
-    // SAFETY-free: plain kill(2) through the shell utility keeps the test std-only.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            sent.elapsed() < Duration::from_secs(20),
-            "gateway did not stop within 20 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (code, stderr) = stop(&mut child, Duration::from_secs(20));
     assert_eq!(
         code.code(),
         Some(0),
@@ -203,6 +173,42 @@ type = "u16"
     )
 }
 
+/// `plantgw run --config path`, its log captured for [`stop`].
+fn spawn_run(path: &std::path::Path) -> std::process::Child {
+    plantgw()
+        .args(["run", "--config"])
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// SIGTERM, then the exit status (it must come within `within`) and the log.
+fn stop(child: &mut std::process::Child, within: Duration) -> (std::process::ExitStatus, String) {
+    signal(child, "-TERM");
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            sent.elapsed() < within,
+            "gateway did not stop within {within:?} of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status, stderr)
+}
+
 fn signal(child: &std::process::Child, sig: &str) {
     let status = Command::new("kill")
         .args([sig, &child.id().to_string()])
@@ -224,13 +230,7 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
     let settings = plantgw::config::load(&path).unwrap();
     let query = QueryClient::new(&settings.influx).unwrap();
     query.query("CREATE DATABASE plant").await.unwrap();
-    let mut child = plantgw()
-        .args(["run", "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&path);
     let count = |field: &'static str| {
         let q = &query;
         async move {
@@ -272,16 +272,7 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
         "gateway exited after a refused reload"
     );
 
-    signal(&child, "-TERM");
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stderr) = stop(&mut child, Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("reloading configuration"), "{stderr}");
     assert!(stderr.contains("reload refused"), "{stderr}");
