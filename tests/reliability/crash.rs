@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use super::peer::{Mode, ScriptedPlc};
 use super::tap::{repeats, WriteTap};
-use super::{holes, now_ms, query_client, status_lines, status_ts, tags, GatewayToml, PlcToml};
+use super::{
+    holes, now_ms, query_client, status_lines, status_ts, tags, wait_for_scans, GatewayToml,
+    PlcToml,
+};
 use crate::common::eventually;
 use crate::common::influx::InfluxD;
 
@@ -192,19 +195,7 @@ async fn sigkill_during_heavy_writing_loses_nothing_spooled() {
     let log = dir.path().join("plantgw.log");
 
     let mut gw = Gateway::spawn(&config, &log);
-    eventually(
-        Duration::from_secs(30),
-        "scans of both PLCs in InfluxDB",
-        || async {
-            for plc in PLCS {
-                if status_ts(&q, plc).await.len() < 10 {
-                    return None;
-                }
-            }
-            Some(())
-        },
-    )
-    .await;
+    wait_for_scans(&q, &PLCS, 10, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     gw.assert_running();
     super::blocking(|| gw.kill9());

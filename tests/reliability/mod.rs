@@ -157,6 +157,28 @@ pub async fn status_ts(q: &QueryClient, plc: &str) -> Vec<i64> {
         .collect()
 }
 
+/// Waits until every PLC in `plcs` has at least `n` `plc_status` rows.
+pub async fn wait_for_scans(
+    q: &QueryClient,
+    plcs: &[&str],
+    n: usize,
+    timeout: std::time::Duration,
+) {
+    crate::common::eventually(
+        timeout,
+        &format!("{n} scans of every PLC in InfluxDB"),
+        || async {
+            for plc in plcs {
+                if status_ts(q, plc).await.len() < n {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+}
+
 /// One `plc_status` line as the gateway wrote it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusLine {

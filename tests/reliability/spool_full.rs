@@ -7,7 +7,7 @@ use super::peer::{Mode, ScriptedPlc};
 use super::tap::WriteTap;
 use super::{
     assert_ascending, blocking, holes, now_ms, query_client, start_gateway, status_ts,
-    stop_gateway, tags, GatewayToml, PlcToml,
+    stop_gateway, tags, wait_for_scans, GatewayToml, PlcToml,
 };
 use crate::common::influx::{http_client, InfluxD};
 use crate::common::{eventually, free_port};
@@ -72,19 +72,7 @@ async fn spool_smaller_than_outage_drops_oldest_keeps_newest() {
     let metrics_url = format!("http://{}/metrics", gw.http_addr.expect("http listener"));
     let spool = gw.spool.clone();
 
-    eventually(
-        Duration::from_secs(20),
-        "first scans in InfluxDB",
-        || async {
-            for plc in PLCS {
-                if status_ts(&q, plc).await.len() < 5 {
-                    return None;
-                }
-            }
-            Some(())
-        },
-    )
-    .await;
+    wait_for_scans(&q, &PLCS, 5, Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let stop_ms = now_ms();
