@@ -59,6 +59,20 @@ pub enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// Write the Grafana dashboards for a configuration.
+    ///
+    /// The plant overview, one dashboard per PLC area with every configured
+    /// tag, and gateway health, as JSON files in DIR (created if missing) for
+    /// Grafana's file provisioning. For config/caylloma.toml they are the
+    /// shipped grafana/dashboards/. Exit status 2 when the configuration is
+    /// invalid.
+    Dashboards {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Folder to write the dashboards into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Convert a plant I/O list (CSV) to [[plc.tag]] configuration, and back.
     Tags {
         #[command(subcommand)]
@@ -192,6 +206,20 @@ mod tests {
         assert!(
             Cli::try_parse_from(["plantgw", "kpi", "-c", "x.toml", "--day", "2026-13-01"]).is_err()
         );
+        let c = Cli::try_parse_from([
+            "plantgw",
+            "dashboards",
+            "--config",
+            "x.toml",
+            "--out",
+            "dash",
+        ])
+        .unwrap();
+        let Command::Dashboards { out, .. } = c.command else {
+            panic!()
+        };
+        assert_eq!(out, PathBuf::from("dash"));
+        assert!(Cli::try_parse_from(["plantgw", "dashboards", "-c", "x.toml"]).is_err());
         let bad = ClockArgs {
             start: None,
             speed: f64::NAN,

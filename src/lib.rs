@@ -9,6 +9,7 @@ pub mod app;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod dashboards;
 pub mod demo;
 pub mod historian;
 pub mod http;

@@ -49,6 +49,33 @@ fn main() -> ExitCode {
             )
         }
         Command::Tags { command } => plantgw::tags::cli(&command),
+        Command::Dashboards { config, out } => dashboards(&config.config, &out),
+    }
+}
+
+/// Validates the configuration, then writes its dashboards into `out`.
+fn dashboards(path: &std::path::Path, out: &std::path::Path) -> ExitCode {
+    if let Err(code) = load(path) {
+        return code;
+    }
+    let raw = match config::load_raw(path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match plantgw::dashboards::write_all(&raw, out) {
+        Ok(paths) => {
+            for p in paths {
+                println!("{}", p.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -16,10 +16,10 @@ use plantsim::simulator::{SimOptions, Simulator};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::dashgen::{self, DS_UID};
 use super::yaml;
 use crate::common::influx::InfluxD;
 use crate::common::repo_path;
+use plantgw::dashboards::DS_UID;
 
 fn dashboard_files() -> Vec<(PathBuf, Value)> {
     let dir = repo_path("grafana/dashboards");
@@ -74,31 +74,97 @@ fn selected(query: &str) -> Vec<(String, String)> {
     out
 }
 
-#[test]
-fn dashboards_match_the_shipped_config() {
-    let generated = dashgen::generate(&shipped_config());
-    let update = std::env::var_os("UPDATE_DASHBOARDS").is_some_and(|v| v == "1");
-    let dir = repo_path("grafana/dashboards");
-    let mut stale = Vec::new();
-    for d in &generated {
-        let path = dir.join(&d.file);
-        let text = serde_json::to_string_pretty(&d.json).unwrap() + "\n";
-        if update {
-            std::fs::write(&path, &text).unwrap();
-        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-            stale.push(d.file.clone());
+/// `plantgw dashboards` run on `config` into a fresh folder: each file's
+/// name and text.
+fn generate_with_binary(config: &std::path::Path) -> BTreeMap<String, String> {
+    let out = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_plantgw"));
+    cmd.args(["dashboards", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(out.path());
+    // The file as written, without PLANTGW_* overrides from the environment.
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("PLANTGW_") {
+            cmd.env_remove(k);
         }
     }
-    let names: BTreeSet<String> = generated.iter().map(|d| d.file.clone()).collect();
-    let on_disk: BTreeSet<String> = dashboard_files()
+    let run = cmd.output().unwrap();
+    assert!(
+        run.status.success(),
+        "plantgw dashboards failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let listed: BTreeSet<String> = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut files = BTreeMap::new();
+    for e in std::fs::read_dir(out.path()).unwrap() {
+        let p = e.unwrap().path();
+        assert!(
+            listed.contains(&p.display().to_string()),
+            "{} written but not listed",
+            p.display()
+        );
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        files.insert(name, std::fs::read_to_string(&p).unwrap());
+    }
+    assert_eq!(files.len(), listed.len(), "every listed file was written");
+    files
+}
+
+#[test]
+fn dashboards_match_the_shipped_config() {
+    let generated = generate_with_binary(&repo_path("config/caylloma.toml"));
+    let dir = repo_path("grafana/dashboards");
+    if std::env::var_os("UPDATE_DASHBOARDS").is_some_and(|v| v == "1") {
+        for (name, text) in &generated {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+    }
+    let on_disk: BTreeMap<String, String> = dashboard_files()
         .iter()
-        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+        .map(|(p, _)| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(p).unwrap(),
+            )
+        })
+        .collect();
+    let stale: Vec<&String> = generated
+        .iter()
+        .filter(|(n, t)| on_disk.get(*n) != Some(t))
+        .map(|(n, _)| n)
         .collect();
     assert!(
-        stale.is_empty() && names == on_disk,
-        "grafana/dashboards is out of date with config/caylloma.toml (stale: {stale:?}, generated {names:?}, on disk {on_disk:?}); \
-         regenerate with: UPDATE_DASHBOARDS=1 cargo test --test integration ops::dashboards::dashboards_match"
+        stale.is_empty() && generated.keys().eq(on_disk.keys()),
+        "grafana/dashboards is not byte for byte the output of `plantgw dashboards --config config/caylloma.toml` \
+         (stale: {stale:?}, generated {:?}, on disk {:?}); regenerate with: \
+         cargo run -- dashboards --config config/caylloma.toml --out grafana/dashboards",
+        generated.keys().collect::<Vec<_>>(),
+        on_disk.keys().collect::<Vec<_>>(),
     );
+}
+
+#[test]
+fn dashboards_refuse_an_invalid_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let good = std::fs::read_to_string(repo_path("tests/ops/fixtures/small_plant.toml")).unwrap();
+    std::fs::write(&bad, good.replace("America/Lima", "America/Lmia")).unwrap();
+    let out = dir.path().join("out");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_plantgw"))
+        .args(["dashboards", "--config"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("site.timezone"), "{stderr}");
+    assert!(!out.exists(), "nothing written for an invalid config");
 }
 
 #[test]
@@ -319,8 +385,19 @@ const SPEED: f64 = 720.0;
 /// so the run has `kpi_daily` rows as well as `kpi`.
 const PLANT_START: &str = "2026-03-02T05:30:00-05:00";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_dashboard_query_returns_data_from_a_simulated_plant() {
+/// A simulated plant at 720x polled by the gateway into a fresh influxd,
+/// run until a production day has closed and every series has points.
+struct PlantRun {
+    influx: InfluxD,
+    query: QueryClient,
+    time_filter: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Serves `map`, polls it with `gateway_toml` (its PLC addresses set to
+/// the bound ports), and waits for `kpi_daily`, `kpi` and
+/// `gateway_status` rows; the gateway and simulator are stopped again.
+async fn run_plant(map: PlantMap, gateway_toml: &str) -> PlantRun {
     let influx = InfluxD::start();
     let dir = tempfile::tempdir().unwrap();
     let start: Timestamp = PLANT_START.parse().unwrap();
@@ -328,13 +405,22 @@ async fn every_dashboard_query_returns_data_from_a_simulated_plant() {
     let sim = Simulator::start(SimOptions {
         clock,
         seed: 11,
-        map: PlantMap::caylloma().on_ephemeral_ports(),
+        map: map.on_ephemeral_ports(),
         ..SimOptions::default()
     })
     .await
     .unwrap();
-    let cfg = crate::common::sim_gateway_config(&sim.gateway_config_toml(), &influx.url, 250, "");
-    let path = dir.path().join("caylloma.toml");
+    let mut cfg = crate::common::sim_gateway_config(gateway_toml, &influx.url, 250, "");
+    for plc in cfg["plc"].as_array_mut().unwrap() {
+        let name = plc["name"].as_str().unwrap().to_string();
+        let addr = sim
+            .addr(&name)
+            .unwrap_or_else(|| panic!("simulator serves {name}"));
+        plc.as_table_mut()
+            .unwrap()
+            .insert("address".into(), addr.to_string().into());
+    }
+    let path = dir.path().join("plant.toml");
     std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
     let query = QueryClient::new(&settings.influx).unwrap();
@@ -388,12 +474,28 @@ async fn every_dashboard_query_returns_data_from_a_simulated_plant() {
         lo.as_millisecond(),
         hi.as_millisecond()
     );
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(30), gw.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    sim.shutdown().await.unwrap();
+    PlantRun {
+        influx,
+        query,
+        time_filter,
+        _dir: dir,
+    }
+}
 
+/// Runs every template variable (in order, as Grafana resolves them) and
+/// every panel query of `dashboards` against the run's influxd; returns how
+/// many ran and what failed or came back empty.
+async fn run_every_query(run: &PlantRun, dashboards: &[(String, Value)]) -> (usize, Vec<String>) {
+    let query = &run.query;
     let mut ran = 0;
     let mut failures = Vec::new();
-    for (path, d) in dashboard_files() {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        // Template variables first, in order, as Grafana resolves them.
+    for (name, d) in dashboards {
         let mut vars: Vec<(&str, String)> = Vec::new();
         for v in d["templating"]["list"].as_array().unwrap() {
             let var = v["name"].as_str().unwrap();
@@ -424,18 +526,9 @@ async fn every_dashboard_query_returns_data_from_a_simulated_plant() {
             };
             vars.push((var, value));
         }
-        if name.contains("-area-") {
-            let area = name
-                .trim_start_matches("plantgw-area-")
-                .trim_end_matches(".json");
-            assert_eq!(
-                vars[1].1, area,
-                "{name}: the plc variable lists the area's PLCs"
-            );
-        }
-        vars.push(("timeFilter", time_filter.clone()));
+        vars.push(("timeFilter", run.time_filter.clone()));
         vars.push(("__interval", "10m".into()));
-        for p in query_panels(&d) {
+        for p in query_panels(d) {
             for t in p["targets"].as_array().unwrap() {
                 let q = substitute(t["query"].as_str().unwrap(), &vars);
                 ran += 1;
@@ -448,21 +541,106 @@ async fn every_dashboard_query_returns_data_from_a_simulated_plant() {
             }
         }
     }
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(30), gw.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    sim.shutdown().await.unwrap();
+    (ran, failures)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_query_returns_data_from_a_simulated_plant() {
+    let map = PlantMap::caylloma();
+    let toml = plantsim::gateway_toml::render(&map);
+    let run = run_plant(map, &toml).await;
+    let dashboards: Vec<(String, Value)> = dashboard_files()
+        .into_iter()
+        .map(|(p, v)| (p.file_name().unwrap().to_string_lossy().into_owned(), v))
+        .collect();
+    // Each area dashboard's plc variable lists exactly that area's PLC.
+    for (name, d) in &dashboards {
+        if let Some(area) = name
+            .strip_prefix("plantgw-area-")
+            .and_then(|n| n.strip_suffix(".json"))
+        {
+            let q = substitute(
+                d["templating"]["list"][1]["query"].as_str().unwrap(),
+                &[("site", "caylloma".into())],
+            );
+            let plcs: BTreeSet<String> = run
+                .query
+                .query(&q)
+                .await
+                .unwrap()
+                .iter()
+                .flat_map(|s| s.column_values("value"))
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            let plcs: Vec<String> = plcs.into_iter().collect();
+            assert_eq!(
+                plcs,
+                [area],
+                "{name}: the plc variable lists the area's PLCs"
+            );
+        }
+    }
+    let (ran, failures) = run_every_query(&run, &dashboards).await;
     eprintln!("{ran} dashboard queries run against influxd");
     assert!(
         failures.is_empty(),
         "{} of {ran} queries failed:\n{}\ninfluxd log:\n{}",
         failures.len(),
         failures.join("\n"),
-        influx.log_tail()
+        run.influx.log_tail()
     );
     assert!(ran > 80, "only {ran} queries?");
+}
+
+/// A plant laid out unlike Caylloma: `plantgw dashboards` on its config
+/// gives a set whose every query answers with data from that config's
+/// simulator (`plantsim --from-config` of the same file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_of_another_config_query_data_from_its_simulator() {
+    let config = repo_path("tests/ops/fixtures/small_plant.toml");
+    let generated = generate_with_binary(&config);
+    let names: Vec<&str> = generated.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "plantgw-area-mill.json",
+            "plantgw-area-thickening.json",
+            "plantgw-gateway-health.json",
+            "plantgw-overview.json"
+        ]
+    );
+    let thickening = &generated["plantgw-area-thickening.json"];
+    for tag in [
+        "torque_pct",
+        "underflow_density_pct",
+        "bed_level_m",
+        "rake_alarm",
+        "pump_running",
+    ] {
+        assert!(
+            thickening.contains(tag),
+            "thickening dashboard trends {tag}"
+        );
+    }
+    assert!(
+        generated["plantgw-overview.json"].contains("450 t/d"),
+        "overview against the config's target_tpd"
+    );
+    let map = plantsim::from_config::load_map(&config).unwrap();
+    let run = run_plant(map, &std::fs::read_to_string(&config).unwrap()).await;
+    let dashboards: Vec<(String, Value)> = generated
+        .iter()
+        .map(|(n, t)| (n.clone(), serde_json::from_str(t).unwrap()))
+        .collect();
+    let (ran, failures) = run_every_query(&run, &dashboards).await;
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} queries failed:\n{}\ninfluxd log:\n{}",
+        failures.len(),
+        failures.join("\n"),
+        run.influx.log_tail()
+    );
+    assert!(ran > 40, "only {ran} queries?");
 }
 
 /// Grafana's variable interpolation, for the variables these dashboards use.

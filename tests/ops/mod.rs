@@ -2,7 +2,6 @@
 //! `/healthz`, the systemd unit and production config template, and the
 //! `plantgw tags` I/O-list import/export.
 mod dashboards;
-mod dashgen;
 mod deploy;
 mod metrics;
 mod tags;
