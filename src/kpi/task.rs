@@ -345,6 +345,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_day_close_is_saved_only_after_its_row_is_spooled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kpi-state.json");
+        // 06:50 Lima at 600×: the day ends a second of wall time from now.
+        let start: Timestamp = "2026-03-02T11:50:00Z".parse().unwrap();
+        let clock = PlantClock::new(start, Timestamp::now(), 600.0);
+        let (out_tx, mut out_rx) = mpsc::channel(64);
+        let task = KpiTask::start(&settings(path.clone()), &site(), clock, out_tx).unwrap();
+        let scans = task.sender();
+        let t0 = clock.now().as_millisecond();
+        scans.send(total(t0, 100.0)).await.unwrap();
+        scans.send(total(t0 + 12 * 60_000, 106.0)).await.unwrap();
+        let closed = || {
+            load_state(&path)
+                .unwrap()
+                .and_then(|s| s.engine.closed_through)
+        };
+        let spooled = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match out_rx.recv().await {
+                    Some(HistorianInput::Durable { points, spooled }) => {
+                        assert!(points.iter().any(|p| p.measurement == "kpi_daily"));
+                        return spooled;
+                    }
+                    Some(_) => {}
+                    None => panic!("KPI task ended without closing the day"),
+                }
+            }
+        })
+        .await
+        .expect("a durable kpi_daily row");
+        // The writer has not confirmed: the state must still say open.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            closed(),
+            None,
+            "state saved as closed before the row was spooled"
+        );
+        spooled.send(()).unwrap();
+        let day = jiff::civil::date(2026, 3, 1);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while closed() != Some(day) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("state saved as closed once the row was spooled");
+        drop(scans);
+        let finish = tokio::spawn(task.finish());
+        while out_rx.recv().await.is_some() {}
+        finish.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
     async fn an_unusable_state_file_is_moved_aside() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kpi-state.json");
