@@ -28,6 +28,32 @@ const SPEED: f64 = 720.0;
 /// The production day under test: 07:00 Lima 2026-03-02 → 07:00 2026-03-03.
 const DAY: &str = "2026-03-02";
 
+/// A gateway process, killed on drop if still running (a failed assertion
+/// must not leave it behind).
+struct Gw(Child);
+
+impl std::ops::Deref for Gw {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Gw {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Gw {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// One test's servers and configuration.
 struct Rig {
     influx: InfluxD,
@@ -80,7 +106,7 @@ impl Rig {
         }
     }
 
-    fn gateway(&self, crash_at: Option<&str>) -> Child {
+    fn gateway(&self, crash_at: Option<&str>) -> Gw {
         let log = std::fs::File::options()
             .create(true)
             .append(true)
@@ -99,7 +125,7 @@ impl Rig {
         if let Some(at) = crash_at {
             cmd.env("KPI_TEST_CRASH_AT", at);
         }
-        cmd.spawn().expect("start plantgw run")
+        Gw(cmd.spawn().expect("start plantgw run"))
     }
 
     fn log(&self) -> PathBuf {
@@ -130,7 +156,7 @@ impl Rig {
 
     /// Waits until a running gateway's state file says `DAY` is closed,
     /// then for its row to reach InfluxDB (a flush plus a delivery).
-    async fn wait_closed(&self, gw: &mut Child) {
+    async fn wait_closed(&self, gw: &mut Gw) {
         let deadline = Instant::now() + Duration::from_secs(40);
         while self.closed_through().as_deref() != Some(DAY) {
             if let Ok(Some(s)) = gw.try_wait() {
@@ -169,7 +195,7 @@ impl Rig {
             .ore_wet_t
     }
 
-    async fn stop(self, mut gw: Child) {
+    async fn stop(self, mut gw: Gw) {
         let _ = Command::new("kill")
             .args(["-TERM", &gw.id().to_string()])
             .status();
@@ -181,7 +207,7 @@ impl Rig {
 }
 
 /// Waits for a gateway run with a crash hook to abort.
-fn wait_crashed(rig: &Rig, gw: &mut Child) {
+fn wait_crashed(rig: &Rig, gw: &mut Gw) {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         if let Some(s) = gw.try_wait().unwrap() {
