@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::batcher::{Batch, Batcher};
@@ -29,6 +29,13 @@ use crate::spool::{Spool, SpoolError, SpoolRecord, SpoolStats};
 pub enum HistorianInput {
     Scan(Arc<Scan>),
     Points(Vec<Point>),
+    /// Points the producer must know are on disk before it goes on (a KPI
+    /// day close): spooled at once with what is batched before them, then
+    /// `spooled` fires. Dropped unfired if spooling fails.
+    Durable {
+        points: Vec<Point>,
+        spooled: oneshot::Sender<()>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,27 +118,41 @@ pub async fn writer_task(
             }
         };
         let Some(input) = input else { break };
-        let full = match input {
-            HistorianInput::Scan(scan) => batcher.append(|out| encoder.encode(&scan, out)),
-            HistorianInput::Points(points) => batcher.append(|out| {
-                let mut n = 0;
-                for p in &points {
-                    match encode_point(p, out) {
-                        Ok(()) => n += 1,
-                        Err(e) => tracing::warn!(measurement = %p.measurement, error = %e, "point not written"),
-                    }
-                }
-                n
-            }),
+        let (full, spooled) = match input {
+            HistorianInput::Scan(scan) => (batcher.append(|out| encoder.encode(&scan, out)), None),
+            HistorianInput::Points(points) => {
+                (batcher.append(|out| encode_points(&points, out)), None)
+            }
+            HistorianInput::Durable { points, spooled } => (
+                batcher.append(|out| encode_points(&points, out)),
+                Some(spooled),
+            ),
         };
         if let Some(b) = full {
             spool.append(b).await?;
+        }
+        if let Some(spooled) = spooled {
+            if let Some(b) = batcher.take() {
+                spool.append(b).await?;
+            }
+            let _ = spooled.send(());
         }
     }
     if let Some(b) = batcher.take() {
         spool.append(b).await?;
     }
     Ok(())
+}
+
+fn encode_points(points: &[Point], out: &mut Vec<u8>) -> usize {
+    let mut n = 0;
+    for p in points {
+        match encode_point(p, out) {
+            Ok(()) => n += 1,
+            Err(e) => tracing::warn!(measurement = %p.measurement, error = %e, "point not written"),
+        }
+    }
+    n
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

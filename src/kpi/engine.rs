@@ -16,6 +16,14 @@
 //! - Tonnage that belongs to an already closed day (a late sample, or the
 //!   delta across a restart after the day was closed) is booked to the
 //!   earliest open day, with a warning, so the year's tonnes stay whole.
+//! - After a restore, open days are not closed before the first totaliser
+//!   sample: the first good reading's delta covers the downtime and is
+//!   split by time like any other (the share up to `day_start` goes to the
+//!   day the downtime started in, the rest to the new day), then the old
+//!   day closes. A bad first sample starts an outage and the outage rules
+//!   apply as without the restart. With no totaliser sample at all for
+//!   [`RESTORE_WAIT`] of plant time after the restart, the days close on
+//!   what they have, so a PLC that is not being read cannot stall them.
 //! - Other tags are held between readings for at most 3 scan intervals
 //!   ([`HoldCap`]); time without a good held value is unknown and counts
 //!   neither way (availability = running / known time).
@@ -46,6 +54,9 @@ use crate::historian::line::Point;
 use crate::sample::{Quality, Reading, Scan};
 
 const HOUR_MS: f64 = 3_600_000.0;
+
+/// How long restored open days wait for the first totaliser sample.
+pub const RESTORE_WAIT: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Role {
@@ -92,6 +103,17 @@ pub struct KpiEngine {
     st: EngineState,
     last_method: Option<RecoveryMethod>,
     snapshot: Option<KpiSnapshot>,
+    restore_wait: RestoreWait,
+}
+
+/// Whether restored open days still wait for the first totaliser sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RestoreWait {
+    No,
+    /// Waiting; since the first tick after the restore, once ticked.
+    Waiting {
+        since_ms: Option<i64>,
+    },
 }
 
 impl KpiEngine {
@@ -108,6 +130,15 @@ impl KpiEngine {
             None => EngineState::default(),
             Some(s) => restore(s, &calendar_key, &cfg),
         };
+        let restore_wait = if st.days.is_empty() {
+            RestoreWait::No
+        } else {
+            tracing::info!(
+                days = st.days.len(),
+                "KPI: restored open days wait for the first totaliser reading before closing"
+            );
+            RestoreWait::Waiting { since_ms: None }
+        };
         KpiEngine {
             cal: Calendar::new(
                 site.timezone.clone(),
@@ -121,6 +152,7 @@ impl KpiEngine {
             st,
             last_method: None,
             snapshot: None,
+            restore_wait,
         }
     }
 
@@ -181,6 +213,7 @@ impl KpiEngine {
         for (path, v) in &readings {
             if *path == self.cfg.totaliser {
                 self.on_totaliser(ts_ms, *v);
+                self.restore_wait = RestoreWait::No;
             }
         }
         for (path, v) in &readings {
@@ -200,8 +233,8 @@ impl KpiEngine {
     ///
     /// A day closes once `now` is past its end and either tonnage has been
     /// booked past the end (the boundary delta is split) or one interval of
-    /// grace has gone by (the totaliser is silent). A state restored after
-    /// its day ended therefore closes that day on the first tick.
+    /// grace has gone by (the totaliser is silent). Days restored from a
+    /// state wait for the first totaliser sample first (module docs).
     pub fn tick(&mut self, now_ms: i64) -> Vec<Point> {
         let mut out = Vec::new();
         if let Err(e) = self.close_finished(now_ms, &mut out) {
@@ -276,6 +309,18 @@ impl KpiEngine {
     }
 
     fn close_finished(&mut self, now_ms: i64, out: &mut Vec<Point>) -> Result<(), KpiError> {
+        if let RestoreWait::Waiting { since_ms } = &mut self.restore_wait {
+            let since = *since_ms.get_or_insert(now_ms);
+            let limit = i64::try_from(RESTORE_WAIT.as_millis()).unwrap_or(i64::MAX);
+            if now_ms < since.saturating_add(limit) {
+                return Ok(());
+            }
+            tracing::warn!(
+                waited_s = RESTORE_WAIT.as_secs(),
+                "KPI: no totaliser reading since the restart; closing the restored days on what they have"
+            );
+            self.restore_wait = RestoreWait::No;
+        }
         while let Some(first) = self.st.days.first() {
             let day = first.day;
             let end = self.cal.end_ms(day)?;

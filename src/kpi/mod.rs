@@ -29,7 +29,17 @@
 //!   neither for nor against availability; `good_data_pct` is the share of
 //!   the day's elapsed time, averaged over the configured KPI tags, that was
 //!   covered by good data;
-//! - days during which the gateway saw nothing at all get no `kpi_daily` row.
+//! - days during which the gateway saw nothing at all get no `kpi_daily` row;
+//! - a day close survives a crash at any point: the closing row is spooled
+//!   (fsynced) before the state saying the day is closed is saved, and a
+//!   crash in between closes the day again on restart onto the same series
+//!   and timestamp, so InfluxDB holds one row ([`task`]);
+//! - after a restart, the restored open days stay open until the first
+//!   totaliser sample: a good reading's delta over the downtime is split by
+//!   time, the share up to `day_start` to the day the downtime started in and
+//!   the rest to the new day, and only then does the old day close (a bad
+//!   first sample starts an outage as without the restart; with no sample
+//!   at all for [`engine::RESTORE_WAIT`] the days close on what they have).
 mod accum;
 pub mod day;
 pub mod engine;

@@ -1,19 +1,29 @@
 //! The async driver around the pure engine, for `plantgw run`: feeds it
 //! scans, ticks it on the plant clock, forwards its points to the historian,
 //! publishes the latest snapshot and keeps the state file current.
+//!
+//! A day close is ordered for crashes: the closing `kpi_daily` row is
+//! spooled (appended and fsynced) first, and only then is the state saying
+//! the day is closed written. A crash in between leaves a state in which the
+//! day is still open, so the restarted engine closes it again; the row is
+//! stamped with the day's start, so the second close lands on the same
+//! series and timestamp and InfluxDB keeps one point. If the row cannot be
+//! spooled, the state file is left as it was for the rest of the run, for
+//! the same re-close on the next start.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use plantsim::clock::PlantClock;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::engine::KpiEngine;
-use super::report::KpiSnapshot;
+use super::report::{KpiSnapshot, DAILY_MEASUREMENT};
 use super::state::{load_state, save_state, KpiState};
 use super::KpiError;
 use crate::config::{KpiSettings, Site};
+use crate::historian::line::Point;
 use crate::historian::pipeline::HistorianInput;
 use crate::sample::Scan;
 
@@ -123,7 +133,11 @@ async fn run(
 ) -> Result<(), KpiError> {
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_save = Instant::now();
+    let mut saver = Saver {
+        path,
+        last: Instant::now(),
+        held: false,
+    };
     loop {
         tokio::select! {
             scan = rx.recv() => match scan {
@@ -132,27 +146,73 @@ async fn run(
             },
             _ = ticker.tick() => {
                 let points = engine.tick(clock.now().as_millisecond());
-                let closed_day = points.iter().any(|p| p.measurement == super::report::DAILY_MEASUREMENT);
                 if !points.is_empty() {
                     let _ = snap.send(engine.snapshot().cloned());
-                    if out.send(HistorianInput::Points(points)).await.is_err() {
-                        tracing::warn!("KPI: historian gone, points dropped");
-                    }
                 }
-                if closed_day || last_save.elapsed() >= SAVE_EVERY {
-                    if let Err(e) = save(&path, engine.state()).await {
-                        tracing::warn!(error = %e, "KPI: cannot save state");
-                    }
-                    last_save = Instant::now();
+                if let Err(e) = forward(points, &engine, &out, &mut saver, false).await {
+                    tracing::warn!(error = %e, "KPI: cannot save state");
                 }
             }
         }
     }
     let points = engine.tick(clock.now().as_millisecond());
-    if !points.is_empty() {
-        let _ = out.send(HistorianInput::Points(points)).await;
+    forward(points, &engine, &out, &mut saver, true).await
+}
+
+/// Where and when the state is saved.
+struct Saver {
+    path: PathBuf,
+    last: Instant,
+    /// A closing row could not be spooled: the file keeps the state from
+    /// before the close for the rest of the run.
+    held: bool,
+}
+
+/// Sends a tick's points to the historian and saves the state when due:
+/// after a day close (once its row is spooled), every [`SAVE_EVERY`], and
+/// on the `last` call.
+async fn forward(
+    points: Vec<Point>,
+    engine: &KpiEngine,
+    out: &mpsc::Sender<HistorianInput>,
+    saver: &mut Saver,
+    last: bool,
+) -> Result<(), KpiError> {
+    let closed_day = points.iter().any(|p| p.measurement == DAILY_MEASUREMENT);
+    if closed_day {
+        match spool_durably(out, points).await {
+            Ok(()) => crash_point(CrashPoint::CloseSpooled),
+            Err(e) => {
+                tracing::error!(error = %e,
+                    "KPI: closing row not confirmed on disk; the state file keeps the day open so the next start closes it again");
+                saver.held = true;
+            }
+        }
+    } else if !points.is_empty() && out.send(HistorianInput::Points(points)).await.is_err() {
+        tracing::warn!("KPI: historian gone, points dropped");
     }
-    save(&path, engine.state()).await
+    if saver.held || !(closed_day || last || saver.last.elapsed() >= SAVE_EVERY) {
+        return Ok(());
+    }
+    saver.last = Instant::now();
+    save(&saver.path, engine.state()).await?;
+    if closed_day {
+        crash_point(CrashPoint::CloseSaved);
+    }
+    Ok(())
+}
+
+/// Hands `points` to the historian and waits until they are spooled.
+async fn spool_durably(
+    out: &mpsc::Sender<HistorianInput>,
+    points: Vec<Point>,
+) -> Result<(), KpiError> {
+    let (spooled, done) = oneshot::channel();
+    out.send(HistorianInput::Durable { points, spooled })
+        .await
+        .map_err(|_| KpiError::Task("historian gone".into()))?;
+    done.await
+        .map_err(|_| KpiError::Task("historian could not spool the points".into()))
 }
 
 async fn save(path: &Path, state: KpiState) -> Result<(), KpiError> {
@@ -160,6 +220,31 @@ async fn save(path: &Path, state: KpiState) -> Result<(), KpiError> {
     tokio::task::spawn_blocking(move || save_state(&path, &state))
         .await
         .map_err(|e| KpiError::Task(e.to_string()))?
+}
+
+/// Test hook: where a test asks the process to die during a day close,
+/// from the `KPI_TEST_CRASH_AT` environment variable. (Not `PLANTGW_*`:
+/// that prefix is taken by configuration overrides.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CrashPoint {
+    /// The closing `kpi_daily` row is spooled, the state is not yet saved.
+    CloseSpooled,
+    /// The state saying the day is closed has been saved.
+    CloseSaved,
+}
+
+/// Aborts the process, as a power cut or kill -9 would end it, when the
+/// environment asks for a crash at `at`. Nothing else reads the variable.
+fn crash_point(at: CrashPoint) {
+    let wanted = match std::env::var("KPI_TEST_CRASH_AT").as_deref() {
+        Ok("close-spooled") => CrashPoint::CloseSpooled,
+        Ok("close-saved") => CrashPoint::CloseSaved,
+        _ => return,
+    };
+    if wanted == at {
+        tracing::error!(?at, "KPI: KPI_TEST_CRASH_AT set, aborting");
+        std::process::abort();
+    }
 }
 
 fn aside_name(path: &Path) -> PathBuf {
@@ -257,6 +342,60 @@ mod tests {
         let saved = load_state(&path).unwrap().unwrap();
         let resumed = KpiEngine::new(&settings(path.clone()), &site(), Some(saved));
         assert_eq!(resumed.state().engine.lifetime_wet_t, 0.5);
+    }
+
+    #[tokio::test]
+    async fn a_day_close_is_saved_only_after_its_row_is_spooled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kpi-state.json");
+        // 06:50 Lima at 600×: the day ends a second of wall time from now.
+        let start: Timestamp = "2026-03-02T11:50:00Z".parse().unwrap();
+        let clock = PlantClock::new(start, Timestamp::now(), 600.0);
+        let (out_tx, mut out_rx) = mpsc::channel(64);
+        let task = KpiTask::start(&settings(path.clone()), &site(), clock, out_tx).unwrap();
+        let scans = task.sender();
+        let t0 = clock.now().as_millisecond();
+        scans.send(total(t0, 100.0)).await.unwrap();
+        scans.send(total(t0 + 12 * 60_000, 106.0)).await.unwrap();
+        let closed = || {
+            load_state(&path)
+                .unwrap()
+                .and_then(|s| s.engine.closed_through)
+        };
+        let spooled = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match out_rx.recv().await {
+                    Some(HistorianInput::Durable { points, spooled }) => {
+                        assert!(points.iter().any(|p| p.measurement == "kpi_daily"));
+                        return spooled;
+                    }
+                    Some(_) => {}
+                    None => panic!("KPI task ended without closing the day"),
+                }
+            }
+        })
+        .await
+        .expect("a durable kpi_daily row");
+        // The writer has not confirmed: the state must still say open.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            closed(),
+            None,
+            "state saved as closed before the row was spooled"
+        );
+        spooled.send(()).unwrap();
+        let day = jiff::civil::date(2026, 3, 1);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while closed() != Some(day) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("state saved as closed once the row was spooled");
+        drop(scans);
+        let finish = tokio::spawn(task.finish());
+        while out_rx.recv().await.is_some() {}
+        finish.await.unwrap().unwrap();
     }
 
     #[tokio::test]

@@ -607,45 +607,92 @@ fn restart_mid_day_books_the_downtime_once() {
     assert!(field(b, "good_data_pct").unwrap() < field(a, "good_data_pct").unwrap());
 }
 
-#[test]
-fn a_restored_day_that_ended_meanwhile_is_closed_on_the_first_tick() {
-    let d = date(2026, 3, 1);
-    let next = d.tomorrow().unwrap();
+/// The plant milled from 07:00 on `d` to `stop` (30 t/h, 60 s scans) and
+/// saved its state there.
+fn state_saved_at(d: Date, stop: i64) -> (String, Plant) {
     let mut e = KpiEngine::new(&settings(), &site(), None);
     let mut plant = Plant::new(lima(d, 7, 0));
     e.observe(&plant.scan());
-    run(&mut e, &mut plant, lima(next, 6, 0), 60_000);
-    let state = serde_json::to_string(&e.state()).unwrap();
-    drop(e);
+    run(&mut e, &mut plant, stop, 60_000);
+    (serde_json::to_string(&e.state()).unwrap(), plant)
+}
 
-    // Back at 08:00: the day ended an hour ago.
+#[test]
+fn a_restart_across_day_start_splits_the_downtime_delta_by_time() {
+    let d = date(2026, 3, 1);
+    let next = d.tomorrow().unwrap();
+    // Down from 06:30 to 07:30 local; the belt carried X = 30 t meanwhile.
+    let (state, mut plant) = state_saved_at(d, lima(next, 6, 30));
     let mut e = KpiEngine::new(
         &settings(),
         &site(),
         Some(serde_json::from_str(&state).unwrap()),
     );
-    let points = e.tick(lima(next, 8, 0));
+    // The task ticks before the first scan arrives: the restored day must
+    // wait for the totaliser rather than close without its last half hour.
+    let early = e.tick(lima(next, 7, 30));
+    assert!(dailies(&early).is_empty(), "closed early: {early:?}");
+    while plant.ts < lima(next, 7, 30) {
+        plant.step(60_000);
+    }
+    e.observe(&plant.scan());
+    let points = e.tick(lima(next, 7, 31));
     let daily = dailies(&points);
-    assert_eq!(daily.len(), 1);
+    assert_eq!(daily.len(), 1, "{points:?}");
     assert_eq!(tag(daily[0], "day"), "2026-03-01");
     assert_eq!(daily[0].ts_ms, lima(d, 7, 0));
+    // 23.5 h seen + X/2 for 06:30-07:00.
+    let wet = field(daily[0], "ore_wet_t").unwrap();
+    assert!(close(wet, 23.5 * 30.0 + 15.0, 1e-6), "old day {wet}");
+    let row = points.iter().find(|p| p.measurement == "kpi").unwrap();
+    assert_eq!(tag(row, "day"), "2026-03-02");
+    let wet = field(row, "ore_wet_t").unwrap();
+    assert!(close(wet, 15.0, 1e-6), "new day {wet}");
+}
+
+#[test]
+fn a_restored_day_closes_without_a_reading_after_the_wait_limit() {
+    let d = date(2026, 3, 1);
+    let next = d.tomorrow().unwrap();
+    let (state, _) = state_saved_at(d, lima(next, 6, 0));
+    let mut e = KpiEngine::new(
+        &settings(),
+        &site(),
+        Some(serde_json::from_str(&state).unwrap()),
+    );
+    assert!(dailies(&e.tick(lima(next, 8, 0))).is_empty());
+    assert!(dailies(&e.tick(lima(next, 8, 59))).is_empty());
+    // No totaliser sample for an hour after the restart: the PLC is not
+    // being read, and the daily report must not stall on it.
+    let points = e.tick(lima(next, 9, 0));
+    let daily = dailies(&points);
+    assert_eq!(daily.len(), 1, "{points:?}");
     assert!(close(
         field(daily[0], "ore_wet_t").unwrap(),
         23.0 * 30.0,
         1e-6
     ));
-    // The first reading books the 2 h across the restart once; the closed
-    // day's hour goes to the open day rather than being lost.
+}
+
+#[test]
+fn a_bad_first_totaliser_sample_after_a_restore_ends_the_wait() {
+    let d = date(2026, 3, 1);
+    let next = d.tomorrow().unwrap();
+    let (state, mut plant) = state_saved_at(d, lima(next, 6, 0));
+    let mut e = KpiEngine::new(
+        &settings(),
+        &site(),
+        Some(serde_json::from_str(&state).unwrap()),
+    );
     while plant.ts < lima(next, 8, 0) {
         plant.step(60_000);
     }
+    plant.totaliser_good = false;
     e.observe(&plant.scan());
-    let row = &e.tick(lima(next, 8, 1))[0];
-    assert_eq!(tag(row, "day"), "2026-03-02");
-    assert!(
-        close(field(row, "ore_wet_t").unwrap(), 60.0, 1e-6),
-        "{row:?}"
-    );
+    // An outage: the outage rules apply as without the restart (the day
+    // closes after one interval of grace on what it has).
+    let daily = e.tick(lima(next, 8, 1));
+    assert_eq!(dailies(&daily).len(), 1, "{daily:?}");
 }
 
 #[test]

@@ -1,1 +1,2 @@
+mod close_crash;
 mod day_e2e;
