@@ -499,6 +499,50 @@ mod tests {
         }
     }
 
+    /// Answers one read-holding-registers request on `stream` with zeros.
+    async fn answer_one_read(stream: &mut tokio::net::TcpStream) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut req = [0u8; 12];
+        stream.read_exact(&mut req).await.unwrap();
+        let count = u16::from_be_bytes([req[10], req[11]]);
+        let mut out = req[..4].to_vec();
+        out.extend_from_slice(&(3 + 2 * count).to_be_bytes());
+        out.extend_from_slice(&[req[6], 3, (2 * count) as u8]);
+        out.extend(std::iter::repeat_n(0u8, 2 * usize::from(count)));
+        stream.write_all(&out).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_scan_is_stamped_when_its_first_request_goes_out_after_connecting() {
+        // A listener whose accept queue is full: the kernel drops the
+        // poller's SYN and the connect only completes on its retransmission,
+        // about a second later.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _filler = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut plc = (*poller(PlantClock::wall()).plc).clone();
+        plc.address = addr.to_string();
+        plc.timeout = Duration::from_secs(5);
+        plc.tags = vec![planner::tests::tag(Table::Holding, 0, DataType::U16, 0)];
+        let mut p = Poller::new(Arc::new(plc), PlantClock::wall(), mpsc::channel(1).0);
+        let called = Timestamp::now().as_millisecond();
+        let (scan, ()) = tokio::join!(p.scan_once(), async {
+            // Let the poller's SYN be dropped, then make room and serve it.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let (_first, _) = listener.accept().await.unwrap();
+            let (mut conn, _) = listener.accept().await.unwrap();
+            answer_one_read(&mut conn).await;
+        });
+        let connected_after = scan.ts_ms - called;
+        assert_eq!(scan.readings[0].quality, Quality::Good, "{scan:?}");
+        assert!(
+            connected_after >= 700,
+            "scan stamped {connected_after} ms after it began: before the slow connect completed"
+        );
+    }
+
     #[tokio::test]
     async fn timestamps_strictly_increase_across_plant_clock_jumps() {
         let t0: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
