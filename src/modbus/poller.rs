@@ -280,9 +280,9 @@ impl Poller {
                     pass.status.errors += 1;
                     let q = quality_of(&e);
                     pass.set(block, q);
-                    // The connection is done: after a timeout the late answer
-                    // may still arrive, and tokio-modbus would take it for the
-                    // next request's and fail that one on its transaction id.
+                    // Only an exception leaves the stream in step; after a
+                    // timeout the late answer may still arrive (see
+                    // `LinkError::Timeout`).
                     self.link = None;
                     pass.failed.push((bi, q));
                     if matches!(e, LinkError::Timeout(_)) {
