@@ -67,10 +67,6 @@ impl Schedule {
         &self.entries[i].block
     }
 
-    pub fn rest(&self, i: usize) -> Option<Rest> {
-        self.entries[i].rest
-    }
-
     /// The blocks to read at `now`, in order: working blocks first, then the
     /// resting ones whose retry is due (last, so their timeouts delay no
     /// other block's reading).
