@@ -24,6 +24,9 @@ pub enum BlockData {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
+    /// The connection cannot be reused after this: tokio-modbus 0.17 clears
+    /// its read buffer before each request, but an answer arriving later is
+    /// decoded as the next request's and rejected on its transaction id.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
     #[error("connection failed: {0}")]
@@ -39,13 +42,6 @@ pub enum LinkError {
     /// The PLC answered with a Modbus exception; the connection is fine.
     #[error("exception {0}")]
     Exception(u8),
-}
-
-impl LinkError {
-    /// Exceptions keep the connection; everything else drops it.
-    pub fn keeps_connection(&self) -> bool {
-        matches!(self, LinkError::Exception(_))
-    }
 }
 
 pub struct Link {

@@ -89,6 +89,31 @@ pub fn plan_subset(
     PollPlan { blocks }
 }
 
+/// One request per distinct range of `subset`: the last resort for a block
+/// the PLC refuses whole even without gaps (e.g. one unmapped register in
+/// the middle of adjacent tags). Tags sharing a range (bits of one register)
+/// still share its request.
+pub fn plan_singles(tags: &[Tag], subset: impl IntoIterator<Item = usize>) -> PollPlan {
+    let mut order: Vec<usize> = subset.into_iter().filter(|&i| i < tags.len()).collect();
+    order.sort_by_key(|&i| (tags[i].table, tags[i].address, tags[i].count, i));
+    let mut blocks: Vec<ReadBlock> = Vec::new();
+    for i in order {
+        let t = &tags[i];
+        match blocks.last_mut() {
+            Some(b) if (b.table, b.start, b.count) == (t.table, t.address, t.count) => {
+                b.tags.push(i)
+            }
+            _ => blocks.push(ReadBlock {
+                table: t.table,
+                start: t.address,
+                count: t.count,
+                tags: vec![i],
+            }),
+        }
+    }
+    PollPlan { blocks }
+}
+
 /// Fewest requests any planner could use: per table, the ranges that must be
 /// read packed back to back ignoring gaps, divided by the request limit.
 /// The benchmark reports requests per scan against this.
@@ -124,7 +149,7 @@ pub fn lower_bound(tags: &[Tag]) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::{ByteOrder, DataType, TagId};
     use proptest::prelude::*;
@@ -199,6 +224,31 @@ mod tests {
         assert_eq!(p.blocks.len(), 2);
         assert!(p.blocks.iter().all(|b| b.count <= 125));
         assert_eq!(lower_bound(&tags), 2);
+    }
+
+    #[test]
+    fn singles_give_each_range_its_own_request() {
+        let mut bit3 = tag(Table::Holding, 1, DataType::Bool, 0);
+        bit3.bit = Some(3);
+        let mut bit4 = bit3.clone();
+        bit4.bit = Some(4);
+        let tags = vec![
+            tag(Table::Holding, 0, DataType::U16, 0),
+            bit3,
+            tag(Table::Holding, 2, DataType::F32, 0),
+            bit4,
+        ];
+        let p = plan_singles(&tags, 0..tags.len());
+        let got: Vec<_> = p
+            .blocks
+            .iter()
+            .map(|b| (b.start, b.count, b.tags.clone()))
+            .collect();
+        // The two bits of register 1 share its read.
+        assert_eq!(
+            got,
+            vec![(0, 1, vec![0]), (1, 1, vec![1, 3]), (2, 2, vec![2])]
+        );
     }
 
     fn arb_tags() -> impl Strategy<Value = Vec<Tag>> {

@@ -11,11 +11,17 @@ pub struct PymodbusPlc {
 
 impl PymodbusPlc {
     pub fn start() -> PymodbusPlc {
+        Self::start_with(&[])
+    }
+
+    /// Starts the fixture with extra arguments (e.g. `silent=holding:64:70`).
+    pub fn start_with(args: &[&str]) -> PymodbusPlc {
         let python = super::require_binary("python3", "apt-get install python3");
         let port = super::free_port();
         let mut child = Command::new(python)
             .arg(super::repo_path("tests/fixtures/plc_server.py"))
             .arg(port.to_string())
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

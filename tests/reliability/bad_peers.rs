@@ -243,3 +243,89 @@ async fn misbehaving_peers_are_marked_isolated_and_recovered() {
         report.join("\n  ")
     );
 }
+
+/// A PLC with one unmapped register among adjacent tags refuses the merged
+/// read with exception 2; splitting at gaps gives the same block back, so
+/// the gateway splits it down to single tags: the refused register's tag is
+/// `exception_2`, its neighbours are read and good, and the split settles
+/// (the same requests every scan from then on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hole_among_adjacent_tags_is_split_down_to_single_tags() {
+    let peer = ScriptedPlc::start(Mode::Hole(12)).await;
+    let influx = InfluxD::start();
+    let q = query_client(&influx.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = GatewayToml {
+        influx_url: &influx.url,
+        spool_dir: &dir.path().join("spool"),
+        spool_max_bytes: None,
+        flush_interval_ms: 200,
+        http_listen: String::new(),
+        plcs: vec![PlcToml {
+            name: "holey".into(),
+            address: peer.address(),
+            scan_ms: SCAN_MS as u64,
+            timeout_ms: 1000,
+            // Registers 10..13, one request; 12 is the hole.
+            tags: tags("holey_dev", "holding", "u16", "reg", 10, 4),
+        }],
+    }
+    .write_and_load(&dir.path().join("gw.toml"));
+    let (gw, cancel) = start_gateway(settings).await;
+    super::wait_for_scans(&q, &["holey"], 15, Duration::from_secs(30)).await;
+    stop_gateway(gw, cancel).await;
+
+    let codes = quality_codes(&q, "holey").await;
+    let last = |tag: &str| {
+        codes
+            .get(tag)
+            .and_then(|rows| rows.last())
+            .map(|(_, c)| c.as_str())
+    };
+    for tag in ["reg000", "reg001", "reg003"] {
+        assert_eq!(last(tag), Some("good"), "{tag}: codes {codes:?}");
+    }
+    let hole: BTreeSet<&str> = codes["reg002"].iter().map(|(_, c)| c.as_str()).collect();
+    assert_eq!(
+        hole,
+        BTreeSet::from(["exception_2"]),
+        "reg002: codes {codes:?}"
+    );
+    let rows = values(&q, "holey_dev").await;
+    let good: Vec<_> = rows.iter().filter(|(_, f)| f.len() == 3).collect();
+    assert!(
+        good.len() >= 10,
+        "{} rows with the three good tags: {rows:?}",
+        good.len()
+    );
+    for (t, fields) in &good {
+        for (name, address) in [("reg000", 10), ("reg001", 11), ("reg003", 13)] {
+            assert_eq!(
+                fields.get(name),
+                Some(&Value::from(peer::holding(address))),
+                "{name} at {t}"
+            );
+        }
+        assert!(
+            !fields.contains_key("reg002"),
+            "the hole got a value at {t}"
+        );
+    }
+    // Settled: the last scans send one request per tag, one of them refused.
+    let status = q
+        .query("SELECT \"requests\", \"errors\" FROM \"plc_status\" WHERE \"plc\"='holey' ORDER BY time DESC LIMIT 5")
+        .await
+        .expect("query holey status");
+    for row in &status[0].values {
+        assert_eq!(
+            (&row[1], &row[2]),
+            (&Value::from(4), &Value::from(1)),
+            "holey status at {}",
+            row[0]
+        );
+    }
+    eprintln!(
+        "hole at register 12: neighbours good on {} scans, 12 exception_2 only",
+        good.len()
+    );
+}

@@ -1,6 +1,7 @@
 //! Reliability (DESIGN §7): InfluxDB outages, a gateway killed with SIGKILL,
 //! a spool smaller than the outage, misbehaving Modbus peers, read-only
-//! towards PLCs, plant-clock jumps, and backing off from a dead PLC.
+//! towards PLCs, plant-clock jumps, backing off from a dead PLC, and one
+//! silent register range isolated from the rest of its PLC.
 //!
 //! Every test starts its own servers on free loopback ports. The checks are
 //! structural (every scan present, no hole longer than 1.5 scan periods,
@@ -13,6 +14,7 @@ mod demotion;
 mod influx_outage;
 pub mod peer;
 mod read_only;
+mod silent_range;
 mod spool_full;
 pub mod tap;
 

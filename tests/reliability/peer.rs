@@ -40,6 +40,10 @@ pub enum Mode {
     Exception(u8),
     /// Accepts each connection and closes it at once.
     AcceptClose,
+    /// Healthy, except that holding register `.0` is not mapped: a read
+    /// touching it gets exception 2 (illegal data address), as from a PLC
+    /// with a hole in its register map.
+    Hole(u16),
 }
 
 pub fn holding(address: u16) -> u16 {
@@ -183,11 +187,25 @@ async fn serve(mut stream: TcpStream, s: &Shared) {
             Mode::ShortAnswer => frame(tid, unit, &answer(&pdu, Shape::Short)),
             Mode::BadByteCount => frame(tid, unit, &answer(&pdu, Shape::LyingCount)),
             Mode::Exception(code) => frame(tid, unit, &[function | 0x80, code]),
+            Mode::Hole(hole) if function == 3 && touches(&pdu, hole) => {
+                frame(tid, unit, &[function | 0x80, 2])
+            }
+            Mode::Hole(_) => frame(tid, unit, &answer(&pdu, Shape::Right)),
         };
         if stream.write_all(&frame).await.is_err() {
             return;
         }
     }
+}
+
+/// Whether the read request `pdu` covers `address`.
+fn touches(pdu: &[u8], address: u16) -> bool {
+    if pdu.len() != 5 {
+        return false;
+    }
+    let start = u32::from(u16::from_be_bytes([pdu[1], pdu[2]]));
+    let count = u32::from(u16::from_be_bytes([pdu[3], pdu[4]]));
+    (start..start + count).contains(&u32::from(address))
 }
 
 fn frame(tid: u16, unit: u8, pdu: &[u8]) -> Vec<u8> {
