@@ -13,7 +13,9 @@ mod demotion;
 mod influx_outage;
 pub mod peer;
 mod read_only;
+mod reload;
 mod spool_full;
+mod supervise;
 pub mod tap;
 
 use std::fmt::Write as _;
