@@ -6,6 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use plantgw::config::Settings;
+use plantsim::map::PlantMap;
+use plantsim::simulator::{SimOptions, Simulator};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -127,38 +129,125 @@ async fn reload_with_an_unchanged_plc_list_misses_at_most_one_scan() {
         .expect("gateway ended without error");
 
     for plc in PLCS {
-        let ts: Vec<i64> = status_ts(&q, plc)
-            .await
-            .into_iter()
-            .filter(|t| (from_ms..=to_ms).contains(t))
-            .collect();
-        assert_ascending(&ts, plc);
-        // The window's ends stand in for scans, so a gap at either end
-        // counts too. Scans sit on multiples of the period: a hole of more
-        // than 1.5 periods is one missed scan, of more than 2.5 two or more.
-        let framed: Vec<i64> = std::iter::once(from_ms)
-            .chain(ts.iter().copied())
-            .chain(std::iter::once(to_ms))
-            .collect();
-        let gaps: Vec<i64> = holes(&framed, SCAN_MS * 3 / 2)
-            .iter()
-            .map(|(a, b)| b - a)
-            .collect();
-        let missed: i64 = gaps
-            .iter()
-            .map(|g| (*g as f64 / SCAN_MS as f64).round() as i64 - 1)
-            .sum();
-        println!(
-            "{plc}: {} scans over {} ms, {missed} missed, holes (ms): {gaps:?}",
-            ts.len(),
-            to_ms - from_ms
-        );
-        assert!(
-            gaps.iter().all(|g| *g <= SCAN_MS * 5 / 2) && missed <= reloads.len() as i64,
-            "{plc}: {missed} scans missed over {} reloads, {} scans in {} ms; holes (ms): {gaps:?}",
-            reloads.len(),
-            ts.len(),
-            to_ms - from_ms
-        );
+        assert_at_most_missed(&q, plc, from_ms, to_ms, reloads.len() as i64).await;
+    }
+}
+
+/// Asserts `plc` missed at most `allowed` scans in `from_ms..=to_ms`, and
+/// never two in a row.
+async fn assert_at_most_missed(
+    q: &plantgw::historian::query::QueryClient,
+    plc: &str,
+    from_ms: i64,
+    to_ms: i64,
+    allowed: i64,
+) {
+    let ts: Vec<i64> = status_ts(q, plc)
+        .await
+        .into_iter()
+        .filter(|t| (from_ms..=to_ms).contains(t))
+        .collect();
+    assert_ascending(&ts, plc);
+    // The window's ends stand in for scans, so a gap at either end counts
+    // too. Scans sit on multiples of the period: a hole of more than 1.5
+    // periods is one missed scan, of more than 2.5 two or more.
+    let framed: Vec<i64> = std::iter::once(from_ms)
+        .chain(ts.iter().copied())
+        .chain(std::iter::once(to_ms))
+        .collect();
+    let gaps: Vec<i64> = holes(&framed, SCAN_MS * 3 / 2)
+        .iter()
+        .map(|(a, b)| b - a)
+        .collect();
+    let missed: i64 = gaps
+        .iter()
+        .map(|g| (*g as f64 / SCAN_MS as f64).round() as i64 - 1)
+        .sum();
+    println!(
+        "{plc}: {} scans over {} ms, {missed} missed, holes (ms): {gaps:?}",
+        ts.len(),
+        to_ms - from_ms
+    );
+    assert!(
+        gaps.iter().all(|g| *g <= SCAN_MS * 5 / 2) && missed <= allowed,
+        "{plc}: {missed} scans missed (at most {allowed} allowed), {} scans in {} ms; holes (ms): {gaps:?}",
+        ts.len(),
+        to_ms - from_ms
+    );
+}
+
+/// A reload that changes only the KPI interval on the shipped config
+/// (simulated plant, three PLCs, KPIs on): the KPI task is replaced (rows
+/// now come every 2 s instead of every minute) while no PLC misses more
+/// than one scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_of_the_kpi_interval_keeps_the_plcs_polling() {
+    let influx = InfluxD::start();
+    let q = query_client(&influx.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = plantsim::clock::PlantClock::wall();
+    let sim = Simulator::start(SimOptions {
+        clock,
+        seed: 7,
+        map: PlantMap::caylloma().on_ephemeral_ports(),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let mut cfg =
+        crate::common::sim_gateway_config(&sim.gateway_config_toml(), &influx.url, 200, "");
+    for plc in cfg["plc"].as_array_mut().unwrap() {
+        plc.as_table_mut()
+            .unwrap()
+            .insert("scan_ms".into(), SCAN_MS.into());
+    }
+    let path = dir.path().join("caylloma.toml");
+    std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
+    let settings = plantgw::config::load(&path).unwrap();
+    let plcs: Vec<String> = settings.plcs.iter().map(|p| p.name.to_string()).collect();
+    let names: Vec<&str> = plcs.iter().map(String::as_str).collect();
+    let (task, stop, reload) = spawn_gateway(&path, settings);
+    wait_for_scans(&q, &names, 4, Duration::from_secs(30)).await;
+
+    cfg["kpi"]
+        .as_table_mut()
+        .unwrap()
+        .insert("interval_s".into(), 2.into());
+    std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
+    let from_ms = now_ms();
+    reload.send(()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let to_ms = now_ms();
+    let kpi_rows = || async {
+        q.query(&format!(
+            "SELECT \"throughput_tph\" FROM \"kpi\" WHERE time > {from_ms}ms"
+        ))
+        .await
+        .ok()
+        .map(|s| s.iter().map(|s| s.values.len()).sum::<usize>())
+        .unwrap_or(0)
+    };
+    eventually(
+        Duration::from_secs(30),
+        "KPI rows at the new interval and every PLC's scans delivered",
+        || async {
+            for plc in &names {
+                if *status_ts(&q, plc).await.last()? < to_ms + SCAN_MS {
+                    return None;
+                }
+            }
+            (kpi_rows().await >= 3).then_some(())
+        },
+    )
+    .await;
+    assert!(!task.is_finished(), "gateway ended after the reload");
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("gateway stopped within 30 s")
+        .expect("gateway task")
+        .expect("gateway ended without error");
+    for plc in &names {
+        assert_at_most_missed(&q, plc, from_ms, to_ms, 1).await;
     }
 }
