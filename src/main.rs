@@ -1,5 +1,7 @@
 //! The `plantgw` binary: parse, dispatch, report errors once at the edge.
-//! Exit status: 0 done, 1 runtime failure, 2 bad configuration or usage.
+//! Exit status: 0 done, 1 runtime failure (for `run`: any task of the
+//! gateway failed, so a service manager restarts it), 2 bad configuration
+//! or usage.
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -26,14 +28,19 @@ fn main() -> ExitCode {
                 }
             };
             finish(runtime().and_then(|rt| {
-                rt.block_on(async {
+                let ran = rt.block_on(async {
                     let cancel = CancellationToken::new();
                     plantgw::shutdown::on_signals(cancel.clone());
                     let reload = plantgw::shutdown::reload_requests();
                     plantgw::app::run_with_reload(&config.config, settings, clock, cancel, reload)
                         .await
                         .context("gateway failed")
-                })
+                });
+                // A task stuck in a blocking call (a hung disk is a reason a
+                // stage fails) must not keep the process from exiting, or
+                // the service manager never restarts it.
+                rt.shutdown_timeout(EXIT_LIMIT);
+                ran
             }))
         }
         Command::Demo(args) => {
@@ -78,6 +85,9 @@ fn dashboards(path: &std::path::Path, out: &std::path::Path) -> ExitCode {
         }
     }
 }
+
+/// How long `run` waits for leftover tasks once the gateway has stopped.
+const EXIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

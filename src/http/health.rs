@@ -67,6 +67,13 @@ impl Health {
         }
     }
 
+    /// A PLC removed by a reload no longer counts towards health.
+    pub fn forget_plc(&self, name: &str) {
+        if let Ok(mut s) = self.inner.lock() {
+            s.plcs.remove(name);
+        }
+    }
+
     pub fn plc_scanned(&self, name: &str, connected: bool) {
         if let Ok(mut s) = self.inner.lock() {
             if let Some(p) = s.plcs.get_mut(name) {

@@ -64,6 +64,10 @@ const KPI_GAUGES: [(&str, &str); 14] = [
 pub fn describe() {
     describe_counter!("plantgw_plc_scans_total", "Scans completed, per PLC");
     describe_counter!(
+        "plantgw_poller_restarts_total",
+        "Poller tasks restarted after a panic, per PLC"
+    );
+    describe_counter!(
         "plantgw_plc_requests_total",
         "Modbus requests sent, per PLC"
     );

@@ -277,3 +277,74 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
     assert!(stderr.contains("reloading configuration"), "{stderr}");
     assert!(stderr.contains("reload refused"), "{stderr}");
 }
+
+/// A reload whose config is valid but cannot start (its http port is taken,
+/// then its spool dir cannot be created) is refused with an error line,
+/// and the running pipeline keeps acquiring and delivering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_that_cannot_start_keeps_the_running_pipeline() {
+    let plc = PymodbusPlc::start();
+    let influx = InfluxD::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.toml");
+    let base = fixture_config(&influx.url, plc.port, 100, "");
+    std::fs::write(&path, &base).unwrap();
+    let settings = plantgw::config::load(&path).unwrap();
+    let query = QueryClient::new(&settings.influx).unwrap();
+    query.query("CREATE DATABASE plant").await.unwrap();
+    let mut child = spawn_run(&path);
+    let count = || async {
+        query
+            .query(r#"SELECT count("u16") FROM "fixture_dev""#)
+            .await
+            .ok()
+            .and_then(|s| s.into_iter().next())
+            .and_then(|s| s.values[0][1].as_i64())
+            .unwrap_or(0)
+    };
+    crate::common::eventually(Duration::from_secs(20), "first samples", || async {
+        (count().await > 0).then_some(())
+    })
+    .await;
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port_in_use = base.replacen(
+        "listen = \"\"",
+        &format!("listen = \"{}\"", taken.local_addr().unwrap()),
+        1,
+    );
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "a file where the spool's parent should be").unwrap();
+    let bad_spool = base.replacen(
+        "dir = \"spool\"",
+        &format!("dir = \"{}\"", blocker.join("spool").display()),
+        1,
+    );
+    for (what, text) in [("http port in use", port_in_use), ("spool dir", bad_spool)] {
+        std::fs::write(&path, text).unwrap();
+        signal(&child, "-HUP");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let before = count().await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "gateway exited after a reload that could not start ({what})"
+        );
+        let after = count().await;
+        assert!(
+            after > before + 5,
+            "acquisition stopped after a reload that could not start ({what}): {before} then {after} samples"
+        );
+    }
+
+    let (status, stderr) = stop(&mut child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("reload failed").count(),
+        2,
+        "one error line per failed reload:\n{stderr}"
+    );
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert!(stderr.contains("not-a-dir"), "{stderr}");
+    drop(taken);
+}

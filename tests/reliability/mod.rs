@@ -14,8 +14,10 @@ mod demotion;
 mod influx_outage;
 pub mod peer;
 mod read_only;
+mod reload;
 mod silent_range;
 mod spool_full;
+mod supervise;
 pub mod tap;
 
 use std::fmt::Write as _;

@@ -1,0 +1,180 @@
+//! The historian stage as the supervisor runs it: the spool, the writer
+//! that fills it, the sender that empties it, and the `gateway_status`
+//! reporter. Parts can be replaced while the others keep running.
+use std::sync::Arc;
+
+use plantsim::clock::PlantClock;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::critical::{Critical, Watch};
+use super::{AppError, RunOptions};
+use crate::config::{Settings, SpoolSettings};
+use crate::historian::client::InfluxClient;
+use crate::historian::pipeline::{
+    sender_task, writer_task, HistorianInput, PipelineError, SharedSpool,
+};
+use crate::historian::scan_encoder::ScanEncoder;
+use crate::http::Health;
+use crate::spool::Spool;
+
+/// Room for scans while a writer is being replaced.
+const INPUT_CAPACITY: usize = 1024;
+
+pub(crate) async fn open_spool(s: &SpoolSettings) -> Result<SharedSpool, AppError> {
+    let (dir, max) = (s.dir.clone(), s.max_bytes);
+    let spool = tokio::task::spawn_blocking(move || Spool::open(&dir, max))
+        .await
+        .map_err(PipelineError::from)?
+        .map_err(|source| AppError::Spool {
+            dir: s.dir.display().to_string(),
+            source,
+        })?;
+    Ok(SharedSpool::new(spool))
+}
+
+struct SenderSlot {
+    task: Critical,
+    drain: CancellationToken,
+}
+
+pub(crate) struct Historian {
+    pub spool: SharedSpool,
+    pub spool_settings: SpoolSettings,
+    writer: Critical,
+    /// Replaced writers still spooling what they held.
+    retired: Vec<Critical>,
+    sender: SenderSlot,
+    status: (CancellationToken, JoinHandle<()>),
+}
+
+pub(crate) struct Parts<'a> {
+    pub settings: &'a Settings,
+    pub clock: PlantClock,
+    pub opts: &'a RunOptions,
+    pub health: &'a Arc<Health>,
+    pub watch: &'a Watch,
+}
+
+impl Historian {
+    /// Starts writer, sender and reporter on `spool`; returns the writer's input.
+    pub fn start(
+        spool: SharedSpool,
+        client: InfluxClient,
+        p: &Parts<'_>,
+    ) -> (Historian, mpsc::Sender<HistorianInput>) {
+        let (writer, input) = spawn_writer(&spool, p);
+        let sender = spawn_sender(&spool, client, p);
+        let status = spawn_status(&spool, p);
+        (
+            Historian {
+                spool,
+                spool_settings: p.settings.spool.clone(),
+                writer,
+                retired: Vec::new(),
+                sender,
+                status,
+            },
+            input,
+        )
+    }
+
+    /// A new writer on the same spool (the tag list or batching changed).
+    /// The old one spools what it holds once its input is dropped.
+    pub fn replace_writer(&mut self, p: &Parts<'_>) -> mpsc::Sender<HistorianInput> {
+        self.retired.retain(|w| !w.is_finished());
+        let (writer, input) = spawn_writer(&self.spool, p);
+        let old = std::mem::replace(&mut self.writer, writer);
+        old.plan_end();
+        self.retired.push(old);
+        input
+    }
+
+    /// A new sender with a new client (the `[influxdb]` target changed).
+    /// The old one is stopped where it is: a batch it was delivering stays
+    /// spooled and goes again, which InfluxDB stores once (same points).
+    pub async fn replace_sender(&mut self, client: InfluxClient, p: &Parts<'_>) {
+        let new = spawn_sender(&self.spool, client, p);
+        let old = std::mem::replace(&mut self.sender, new);
+        old.task.abort().await;
+        old.drain.cancel();
+    }
+
+    /// A new `gateway_status` reporter (the site name changed).
+    pub fn replace_status(&mut self, p: &Parts<'_>) {
+        let old = std::mem::replace(&mut self.status, spawn_status(&self.spool, p));
+        old.0.cancel();
+    }
+
+    /// Plans the writers' end: their input is about to close.
+    pub fn plan_end(&self) {
+        self.writer.plan_end();
+    }
+
+    /// Waits for the writers (their inputs must be closed), then lets the
+    /// sender deliver for its grace period.
+    pub async fn shutdown(self) -> Result<(), AppError> {
+        let mut written = Ok(());
+        for w in self.retired.into_iter().chain(std::iter::once(self.writer)) {
+            let r = w.join().await;
+            if written.is_ok() {
+                written = r;
+            }
+        }
+        self.sender.drain.cancel();
+        let sent = self.sender.task.join().await;
+        self.status.0.cancel();
+        let _ = self.status.1.await;
+        written?;
+        sent
+    }
+}
+
+fn spawn_writer(spool: &SharedSpool, p: &Parts<'_>) -> (Critical, mpsc::Sender<HistorianInput>) {
+    let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
+    let s = p.settings;
+    let encoder = ScanEncoder::new(&s.site.name, &s.plcs);
+    let task = Critical::spawn(
+        "historian writer",
+        p.watch,
+        writer_task(
+            rx,
+            encoder,
+            spool.clone(),
+            s.influx.batch_size,
+            s.influx.flush_interval,
+        ),
+    );
+    (task, tx)
+}
+
+fn spawn_sender(spool: &SharedSpool, client: InfluxClient, p: &Parts<'_>) -> SenderSlot {
+    let drain = CancellationToken::new();
+    let task = Critical::spawn(
+        "historian sender",
+        p.watch,
+        sender_task(
+            client,
+            spool.clone(),
+            p.health.clone(),
+            drain.clone(),
+            p.opts.drain_grace,
+        ),
+    );
+    SenderSlot { task, drain }
+}
+
+/// The gateway's own health as an InfluxDB series, for the Gateway health dashboard.
+fn spawn_status(spool: &SharedSpool, p: &Parts<'_>) -> (CancellationToken, JoinHandle<()>) {
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(crate::historian::self_status::run(
+        p.settings.site.name.clone(),
+        p.clock,
+        spool.clone(),
+        p.health.clone(),
+        p.opts.status_interval,
+        cancel.clone(),
+    ));
+    (cancel, task)
+}
