@@ -102,7 +102,7 @@ impl InfluxClient {
             }
         };
         let status = resp.status().as_u16();
-        if resp.status().is_success() {
+        if status == 204 {
             return WriteOutcome::Written;
         }
         let headers = resp.headers().clone();
@@ -113,6 +113,10 @@ impl InfluxClient {
                 message: self.auth.redact(message),
             },
             WriteOutcome::Unauthorized { status, message } => WriteOutcome::Unauthorized {
+                status,
+                message: self.auth.redact(message),
+            },
+            WriteOutcome::Misdirected { status, message } => WriteOutcome::Misdirected {
                 status,
                 message: self.auth.redact(message),
             },

@@ -1,14 +1,15 @@
 //! Delivering one spooled batch: retry, split and bisect until every line
 //! is either accepted or known bad, or until shutdown.
 //!
-//! - 2xx: done.
+//! - 204: done.
 //! - 400/422: a batch of several lines is bisected so one bad line does not
 //!   cost the plant the whole batch; only lines rejected on their own are
 //!   dropped (counted, logged with the first one). Bisection is bounded by
 //!   [`RetryPolicy::bisect_budget`]; past it a rejected part is dropped whole.
 //! - 413: split in two at a line boundary and deliver each half; a single
 //!   line still too large is dropped like bad data.
-//! - 401/403/404: alarm once per episode, keep the data, retry with backoff.
+//! - 401/403/404, or a 2xx other than 204 (not InfluxDB answering): alarm
+//!   once per episode, keep the data, retry with backoff.
 //! - 429/503: wait `Retry-After` (bounded), then retry.
 //! - other 5xx, network errors, timeouts: retry with capped backoff, forever.
 //!
@@ -172,6 +173,10 @@ pub async fn deliver_with<W: LineWriter>(
                     w.health().auth_failed(status, &message);
                     backoff.next_delay()
                 }
+                WriteOutcome::Misdirected { status, message } => {
+                    w.health().misdirected(status, &message);
+                    backoff.next_delay()
+                }
                 WriteOutcome::RetryAfter { status, after } => {
                     let wait = policy.retry_after_wait(after, &mut backoff);
                     w.health()
@@ -272,8 +277,9 @@ pub enum WriterState {
     Up,
     /// Unreachable, overloaded or failing; data waits in the spool.
     Down,
-    /// Credentials, org, bucket or database rejected (401/403/404): needs a
-    /// person; data waits in the spool.
+    /// Credentials, org, bucket or database rejected (401/403/404), or the
+    /// URL answered like something other than InfluxDB: needs a person;
+    /// data waits in the spool.
     AuthFailed,
 }
 
@@ -348,6 +354,23 @@ impl WriterHealth {
                 message = %message,
                 "InfluxDB refused the writes (check influxdb token, username/password, org, bucket or database); \
                  data stays in the spool and is retried"
+            );
+            h.state = WriterState::AuthFailed;
+            h.since = Some(Instant::now());
+        }
+        drop(h);
+        set_gauges(WriterState::AuthFailed);
+    }
+
+    fn misdirected(&self, status: u16, message: &str) {
+        let mut h = self.lock();
+        h.failed_requests += 1;
+        if h.state != WriterState::AuthFailed {
+            tracing::error!(
+                status,
+                message = %message,
+                "the server at influxdb.url is not InfluxDB's write endpoint (InfluxDB answers 204); \
+                 check influxdb.url and any proxy in front of it; data stays in the spool and is retried"
             );
             h.state = WriterState::AuthFailed;
             h.since = Some(Instant::now());
@@ -665,6 +688,28 @@ mod tests {
             }
         );
         assert_eq!(f.health.state(), WriterState::Up);
+    }
+
+    #[tokio::test]
+    async fn a_misdirected_answer_alarms_and_keeps_the_batch() {
+        let cancel = CancellationToken::new();
+        let f = Fake {
+            cancel_after_waits: Some((2, cancel.clone())),
+            ..Fake::new(|_| WriteOutcome::Misdirected {
+                status: 200,
+                message: "HTTP 200".into(),
+            })
+        };
+        assert_eq!(
+            deliver_with(&f, body(2).as_bytes(), &cancel, &policy()).await,
+            Delivery::Cancelled
+        );
+        assert_eq!(f.health.state(), WriterState::AuthFailed);
+        assert_eq!(
+            f.waits(),
+            vec![Duration::from_millis(100), Duration::from_millis(200)],
+            "backs off like a rejected credential"
+        );
     }
 
     #[tokio::test]

@@ -3,7 +3,8 @@
 //!
 //! | answer | outcome |
 //! |---|---|
-//! | 2xx | written |
+//! | 204 | written (InfluxDB 1.x and 2.x answer every accepted write so) |
+//! | other 2xx | not InfluxDB (a catch-all proxy or web server): keep the data, alarm, retry |
 //! | 400, 422 | bad data: the offending lines are dropped, counted, logged |
 //! | 401, 403, 404 | credentials or bucket wrong: keep the data, alarm, retry |
 //! | 413 | too large: split the batch |
@@ -30,6 +31,12 @@ pub enum WriteOutcome {
         status: u16,
         message: String,
     },
+    /// A 2xx other than 204: whatever answered is not InfluxDB's write
+    /// endpoint, so nothing was stored. Keep the data and alarm.
+    Misdirected {
+        status: u16,
+        message: String,
+    },
     /// 413.
     TooLarge,
     /// 429/503, with the server's `Retry-After` if it gave a usable one.
@@ -52,6 +59,7 @@ impl WriteOutcome {
             WriteOutcome::Written => None,
             WriteOutcome::BadData { status, .. }
             | WriteOutcome::Unauthorized { status, .. }
+            | WriteOutcome::Misdirected { status, .. }
             | WriteOutcome::RetryAfter { status, .. }
             | WriteOutcome::Retry {
                 status: Some(status),
@@ -78,7 +86,15 @@ pub(crate) fn classify_at(
     now: Timestamp,
 ) -> WriteOutcome {
     match status {
-        200..=299 => WriteOutcome::Written,
+        204 => WriteOutcome::Written,
+        200..=299 => WriteOutcome::Misdirected {
+            status,
+            message: format!(
+                "HTTP {status} to a write, where InfluxDB answers 204; influxdb.url points at \
+                 something else (a proxy or web server?): {}",
+                server_message(body)
+            ),
+        },
         400 | 422 => WriteOutcome::BadData {
             status,
             message: server_message(body),
@@ -278,7 +294,17 @@ mod tests {
         let v1_bad = br#"{"error":"partial write: field type conflict"}"#;
         let cases: Vec<(u16, &[u8], WriteOutcome)> = vec![
             (204, b"", WriteOutcome::Written),
-            (200, b"{}", WriteOutcome::Written),
+            (
+                200,
+                b"<html>It works!</html>",
+                WriteOutcome::Misdirected {
+                    status: 200,
+                    message:
+                        "HTTP 200 to a write, where InfluxDB answers 204; influxdb.url points at \
+                              something else (a proxy or web server?): <html>It works!</html>"
+                            .into(),
+                },
+            ),
             (
                 400,
                 v2_bad,
