@@ -182,6 +182,10 @@ pub struct RetryPolicy {
     /// Randomise each delay within [d/2, d], so many gateways restarted
     /// together do not hit InfluxDB in lock-step. Off in tests.
     pub jitter: bool,
+    /// While InfluxDB is unreachable (connection refused or reset), how
+    /// often to ask `/ping` whether it is back; the batch is resent as soon
+    /// as it answers.
+    pub probe_interval: Duration,
     /// Most bisection splits (each costs about two requests) spent
     /// isolating bad lines in one batch; beyond it, a rejected part is
     /// dropped whole. Bounds the cost when every line is bad.
@@ -195,6 +199,7 @@ impl Default for RetryPolicy {
             cap: Duration::from_secs(30),
             retry_after_max: Duration::from_secs(300),
             jitter: true,
+            probe_interval: Duration::from_secs(1),
             bisect_budget: 32,
         }
     }

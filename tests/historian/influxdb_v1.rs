@@ -1,7 +1,7 @@
 //! The v1 write API and InfluxQL against a real InfluxDB 1.x (`influxd`).
 use plantgw::historian::{
-    deliver_with, encode_point, Delivery, FieldValue, InfluxClient, Point, QueryClient, QueryError,
-    ScanEncoder, Series, WriteOutcome,
+    deliver_with, encode_point, Delivery, FieldValue, InfluxClient, LineWriter as _, Point,
+    QueryClient, QueryError, ScanEncoder, Series, WriteOutcome,
 };
 use plantgw::sample::Value;
 use serde_json::json;
@@ -233,6 +233,90 @@ async fn a_type_conflict_drops_only_the_conflicting_line() {
         "count",
     );
     assert_eq!(count.column_values("count"), vec![json!(10)]);
+}
+
+/// A tag given a `scale` turns its integer field into a float one, which
+/// InfluxDB refuses: only that field may be lost, never the equipment.
+#[tokio::test]
+async fn a_field_whose_type_changed_is_left_out_and_the_equipment_still_written() {
+    let influx = InfluxD::start();
+    let s = v1_settings(&influx.url, "plant", None);
+    let q = QueryClient::new(&s).unwrap();
+    q.query("CREATE DATABASE plant").await.unwrap();
+    let client = InfluxClient::new(&s).unwrap();
+    let cancel = CancellationToken::new();
+    let p = grinding();
+
+    let mut body = Vec::new();
+    let n = ScanEncoder::new("caylloma", std::slice::from_ref(&p)).encode(
+        &scan(
+            &p,
+            T0,
+            vec![
+                Some(Value::Float(412.5)),
+                Some(Value::Bool(true)),
+                Some(Value::Int(7)),
+                Some(Value::Text("auto".into())),
+                Some(Value::Float(31.25)),
+            ],
+        ),
+        &mut body,
+    );
+    let d = deliver_with(&client, &body, &cancel, &fast_policy()).await;
+    assert!(
+        matches!(d, Delivery::Delivered { lines, .. } if lines == n),
+        "{d:?}"
+    );
+
+    // Restarted with `scale = 0.1` on `starts`: it is a float from now on.
+    let mut enc = ScanEncoder::new("caylloma", std::slice::from_ref(&p));
+    let mut body = Vec::new();
+    let mut n = 0;
+    for (i, power) in [(1, 400.5), (2, 399.25)] {
+        n += enc.encode(
+            &scan(
+                &p,
+                T0 + i * 1000,
+                vec![
+                    Some(Value::Float(power)),
+                    Some(Value::Bool(false)),
+                    Some(Value::Float(0.7 * i as f64)),
+                    Some(Value::Text("manual".into())),
+                    Some(Value::Float(30.0)),
+                ],
+            ),
+            &mut body,
+        );
+    }
+    let d = deliver_with(&client, &body, &cancel, &fast_policy()).await;
+    assert!(
+        matches!(d, Delivery::Delivered { lines, .. } if lines == n),
+        "every line delivered, without the one field: {d:?}\n{}",
+        influx.log_tail()
+    );
+    assert_eq!(
+        client.conflicts().list(),
+        vec![("ball_mill".into(), "starts".into(), "float".into())]
+    );
+
+    let mill = one(
+        q.query("SELECT power_kw, running, starts, \"mode\" FROM ball_mill")
+            .await
+            .unwrap(),
+        "ball_mill",
+    );
+    assert_eq!(
+        mill.column_values("power_kw"),
+        vec![json!(412.5), json!(400.5), json!(399.25)]
+    );
+    assert_eq!(
+        mill.column_values("mode"),
+        vec![json!("auto"), json!("manual"), json!("manual")]
+    );
+    assert_eq!(
+        mill.column_values("starts"),
+        vec![json!(7), serde_json::Value::Null, serde_json::Value::Null]
+    );
 }
 
 #[tokio::test]

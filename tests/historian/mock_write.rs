@@ -336,11 +336,22 @@ async fn retries_server_errors_and_network_errors_until_up() {
     let d = deliver(&client, "m v=1 1\nm v=2 2\n").await;
     let (server, during) = late.await.unwrap();
     assert_eq!(during, WriterState::Down);
-    assert!(
-        matches!(d, Delivery::Delivered { lines: 2, requests } if requests > 2),
-        "{d:?}"
+    assert_eq!(
+        d,
+        Delivery::Delivered {
+            lines: 2,
+            requests: 2
+        },
+        "one refused write, then /ping probes, then one resend"
     );
     assert_eq!(server.accepted(), vec!["m v=1 1", "m v=2 2"]);
+    let pings = server.requests();
+    assert!(
+        pings
+            .iter()
+            .any(|r| r.method == "GET" && r.path == "/ping" && r.header("authorization").is_none()),
+        "{pings:?}"
+    );
     assert_eq!(client.health().state(), WriterState::Up);
 }
 
