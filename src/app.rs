@@ -146,6 +146,7 @@ pub async fn start(
     };
     let spool = SharedSpool::new(spool);
     let client = InfluxClient::new(&settings.influx)?;
+    tokio::spawn(crate::check::warn_field_type_conflicts(settings.clone()));
     let health = Arc::new(Health::default());
     let http_cancel = CancellationToken::new();
     let (http_addr, http_task) = match settings.http_listen {

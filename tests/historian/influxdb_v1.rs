@@ -342,3 +342,80 @@ async fn missing_database_keeps_data_and_query_errors_carry_the_server_message()
         "{e}"
     );
 }
+
+/// `plantgw check` compares the configured field types with InfluxDB's
+/// `SHOW FIELD KEYS` and explains a conflict; an unreachable InfluxDB is a
+/// note, not an error.
+#[tokio::test]
+async fn check_names_a_field_whose_stored_type_differs() {
+    let influx = InfluxD::start();
+    let s = v1_settings(&influx.url, "plant", None);
+    QueryClient::new(&s)
+        .unwrap()
+        .query("CREATE DATABASE plant")
+        .await
+        .unwrap();
+    let client = InfluxClient::new(&s).unwrap();
+    // Written as floats before: `u16` is an unscaled integer tag now.
+    let d = deliver_with(
+        &client,
+        format!("fixture_dev u16=1.5,f32=2.5 {T0}\n").as_bytes(),
+        &CancellationToken::new(),
+        &fast_policy(),
+    )
+    .await;
+    assert!(matches!(d, Delivery::Delivered { lines: 1, .. }), "{d:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let check = |url: &str| {
+        let toml = crate::reliability::GatewayToml {
+            influx_url: url,
+            spool_dir: &dir.path().join("spool"),
+            spool_max_bytes: None,
+            flush_interval_ms: 1000,
+            http_listen: String::new(),
+            plcs: vec![crate::reliability::PlcToml {
+                name: "fixture".into(),
+                address: "127.0.0.1:1502".into(),
+                scan_ms: 1000,
+                timeout_ms: 1000,
+                tags: crate::reliability::pymodbus_tags("fixture_dev"),
+            }],
+        }
+        .render();
+        let path = dir.path().join("gw.toml");
+        std::fs::write(&path, toml).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_plantgw"))
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    // Blocking is fine here: nothing else runs on this test's runtime.
+    let text = check(&influx.url);
+    let conflicts: Vec<&str> = text.lines().filter(|l| l.contains("conflict:")).collect();
+    assert_eq!(conflicts.len(), 1, "{text}");
+    for part in [
+        "field \"u16\" of measurement \"fixture_dev\"",
+        "configured as integer but InfluxDB holds it as float",
+        "rename the tag",
+        "new measurement",
+    ] {
+        assert!(conflicts[0].contains(part), "{part:?} missing in:\n{text}");
+    }
+
+    let nobody = format!("http://127.0.0.1:{}", crate::common::free_port());
+    let text = check(&nobody);
+    assert!(
+        text.contains("field types not checked") && text.contains("did not answer"),
+        "{text}"
+    );
+    assert!(!text.contains("conflict:"), "{text}");
+}
