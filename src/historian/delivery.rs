@@ -6,6 +6,10 @@
 //!   cost the plant the whole batch; only lines rejected on their own are
 //!   dropped (counted, logged with the first one). Bisection is bounded by
 //!   [`RetryPolicy::bisect_budget`]; past it a rejected part is dropped whole.
+//! - 400 "field type conflict" (a tag's scale or type changed): the field,
+//!   when of the refused type, is left out of this and every later line of
+//!   that measurement (see [`super::conflict`]) and the lines are resent;
+//!   a line left with no field is dropped like bad data.
 //! - 413: split in two at a line boundary and deliver each half; a single
 //!   line still too large is dropped like bad data.
 //! - 401/403/404, or a 2xx other than 204 (not InfluxDB answering): alarm

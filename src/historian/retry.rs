@@ -6,10 +6,12 @@
 //! | 204 | written (InfluxDB 1.x and 2.x answer every accepted write so) |
 //! | other 2xx | not InfluxDB (a catch-all proxy or web server): keep the data, alarm, retry |
 //! | 400, 422 | bad data: the offending lines are dropped, counted, logged |
+//! | 400 field type conflict | only that field is left out of the lines (`conflict`) |
 //! | 401, 403, 404 | credentials or bucket wrong: keep the data, alarm, retry |
 //! | 413 | too large: split the batch |
 //! | 429, 503 | overloaded: wait `Retry-After` (seconds or HTTP date) |
-//! | other 5xx, 408, network, timeout | retry with backoff |
+//! | other 5xx, 408, timeout | retry with backoff |
+//! | network error while `/ping` is silent too | probe `/ping` every second, resend when it answers |
 //! | anything else (3xx, unexpected 4xx) | retry with backoff: a wrong URL must not cost data |
 use std::time::Duration;
 
