@@ -1,8 +1,16 @@
 //! `plantgw check`: the validated configuration and poll plan as a report,
 //! for people (text) and scripts (JSON). Secrets appear only as "set".
+//!
+//! Where InfluxDB (1.x) is reachable it also compares each tag's field type
+//! with what InfluxDB already holds (`SHOW FIELD KEYS`): a tag given a
+//! `scale`, or a new `type`, can turn an integer field into a float one,
+//! which InfluxDB refuses for as long as the old shard lives.
+use std::time::Duration;
+
 use serde::Serialize;
 
-use crate::config::{InfluxTarget, Settings};
+use crate::config::{DataType, InfluxTarget, Settings, Tag};
+use crate::historian::QueryClient;
 use crate::modbus::planner::{lower_bound, plan};
 
 #[derive(Debug, Serialize)]
@@ -14,6 +22,134 @@ pub struct CheckReport {
     pub tags: usize,
     pub requests_per_cycle: usize,
     pub kpi: bool,
+    /// Filled in by [`field_types`] when InfluxDB was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_types: Option<FieldTypeCheck>,
+}
+
+/// Configured field types against those InfluxDB holds.
+#[derive(Debug, Serialize)]
+pub struct FieldTypeCheck {
+    /// What was compared, or why nothing was.
+    pub note: String,
+    pub conflicts: Vec<FieldTypeConflict>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldTypeConflict {
+    pub measurement: String,
+    pub field: String,
+    /// equipment.name of the tag.
+    pub tag: String,
+    /// What the gateway will write.
+    pub configured: &'static str,
+    /// What InfluxDB holds.
+    pub stored: String,
+}
+
+impl FieldTypeConflict {
+    /// The conflict and its fix, in one line.
+    pub fn explain(&self) -> String {
+        format!(
+            "field \"{}\" of measurement \"{}\" (tag {}) is configured as {} but InfluxDB holds it as {} \
+             (a changed scale, offset or type?); InfluxDB will refuse these values and the gateway \
+             will leave the field out of the lines. Fix: rename the tag (a new field), or write to a \
+             new measurement or database; or undo the change",
+            self.field, self.measurement, self.tag, self.configured, self.stored
+        )
+    }
+}
+
+/// The InfluxDB field type a tag's values get (DESIGN §5): unscaled
+/// integers stay integers, scaled ones become floats.
+pub fn field_type(tag: &Tag) -> &'static str {
+    match tag.data_type {
+        DataType::Bool => "boolean",
+        DataType::String => "string",
+        DataType::F32 | DataType::F64 => "float",
+        _ if tag.is_scaled() => "float",
+        _ => "integer",
+    }
+}
+
+/// Longest wait for InfluxDB when checking: `check` must answer promptly
+/// even when InfluxDB is away.
+const FIELD_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// At start-up: the same comparison as `plantgw check`, as warnings. Runs
+/// beside the gateway and never holds it up.
+pub async fn warn_field_type_conflicts(s: Settings) {
+    let check = field_types(&s).await;
+    if check.conflicts.is_empty() {
+        tracing::debug!(note = %check.note, "field types");
+    }
+    for c in &check.conflicts {
+        tracing::warn!("{}", c.explain());
+    }
+}
+
+/// Asks InfluxDB (v1 API) for its field keys and lists every tag whose
+/// field type differs. Never fails: an unreachable InfluxDB or a v2 target
+/// gives a note and no conflicts.
+pub async fn field_types(s: &Settings) -> FieldTypeCheck {
+    let none = |note: String| FieldTypeCheck {
+        note,
+        conflicts: Vec::new(),
+    };
+    if matches!(s.influx.target, InfluxTarget::V2 { .. }) {
+        return none("field types not checked: needs the v1 query API (api = \"v1\")".into());
+    }
+    let mut influx = s.influx.clone();
+    influx.timeout = influx.timeout.min(FIELD_CHECK_TIMEOUT);
+    let q = match QueryClient::new(&influx) {
+        Ok(q) => q,
+        Err(e) => return none(format!("field types not checked: {e}")),
+    };
+    let series = match q.query("SHOW FIELD KEYS").await {
+        Ok(series) => series,
+        Err(e) => {
+            return none(format!(
+                "field types not checked: InfluxDB at {} did not answer: {e}",
+                s.influx.url
+            ))
+        }
+    };
+    let mut stored = std::collections::HashMap::new();
+    for m in &series {
+        let (Some(k), Some(t)) = (m.column("fieldKey"), m.column("fieldType")) else {
+            continue;
+        };
+        for row in &m.values {
+            if let (Some(k), Some(t)) = (
+                row.get(k).and_then(|v| v.as_str()),
+                row.get(t).and_then(|v| v.as_str()),
+            ) {
+                stored.insert((m.name.clone(), k.to_string()), t.to_string());
+            }
+        }
+    }
+    let mut conflicts = Vec::new();
+    for tag in s.plcs.iter().flat_map(|p| &p.tags) {
+        let key = (tag.id.equipment.to_string(), tag.id.name.to_string());
+        let configured = field_type(tag);
+        if let Some(held) = stored.get(&key).filter(|held| held.as_str() != configured) {
+            conflicts.push(FieldTypeConflict {
+                measurement: key.0,
+                field: key.1,
+                tag: tag.id.path(),
+                configured,
+                stored: held.clone(),
+            });
+        }
+    }
+    FieldTypeCheck {
+        note: format!(
+            "field types compared with InfluxDB: {} conflict(s) among {} stored fields",
+            conflicts.len(),
+            stored.len()
+        ),
+        conflicts,
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -114,6 +250,7 @@ pub fn report(s: &Settings) -> CheckReport {
         requests_per_cycle: plcs.iter().map(|p| p.requests.len()).sum(),
         plcs,
         kpi: s.kpi.is_some(),
+        field_types: None,
     }
 }
 
@@ -168,6 +305,12 @@ impl CheckReport {
                     r.count,
                     r.tags.join(", ")
                 );
+            }
+        }
+        if let Some(f) = &self.field_types {
+            let _ = writeln!(o, "\n{}", f.note);
+            for c in &f.conflicts {
+                let _ = writeln!(o, "  conflict: {}", c.explain());
             }
         }
         o

@@ -118,7 +118,10 @@ fn check(path: &std::path::Path, json: bool) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let report = plantgw::check::report(&settings);
+    let mut report = plantgw::check::report(&settings);
+    report.field_types = runtime()
+        .ok()
+        .map(|rt| rt.block_on(plantgw::check::field_types(&settings)));
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),

@@ -103,6 +103,8 @@ impl Supervisor {
         let (watch, ended) = mpsc::unbounded_channel();
         let spool = open_spool(&settings.spool).await?;
         let client = InfluxClient::new(&settings.influx)?;
+        // Field types InfluxDB already holds that the configuration contradicts: warned about, not fatal.
+        tokio::spawn(crate::check::warn_field_type_conflicts(settings.clone()));
         let health = Arc::new(Health::default());
         let http = match settings.http_listen {
             Some(addr) => Some(HttpServer::bind(addr, &health, &watch).await?),

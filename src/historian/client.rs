@@ -15,6 +15,7 @@ use flate2::Compression;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::{RequestBuilder, Url};
 
+use super::conflict::FieldConflicts;
 use super::delivery::{LineWriter, WriterHealth};
 use super::retry::{classify, WriteOutcome};
 use super::HistorianError;
@@ -26,13 +27,21 @@ pub use super::delivery::{deliver, deliver_with, Delivery};
 /// bytes, and a misbehaving proxy must not make us buffer megabytes.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// Longest wait for a `/ping` answer: on loopback or a plant LAN a live
+/// InfluxDB answers in milliseconds, and a probe must not hold up the
+/// resend it is there to speed up.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Writes line protocol to InfluxDB (v2 `/api/v2/write` or v1 `/write`).
 pub struct InfluxClient {
     http: reqwest::Client,
     write_url: Url,
+    ping_url: Url,
+    ping_timeout: Duration,
     auth: Auth,
     gzip: bool,
     health: WriterHealth,
+    conflicts: FieldConflicts,
 }
 
 impl fmt::Debug for InfluxClient {
@@ -69,9 +78,12 @@ impl InfluxClient {
         Ok(InfluxClient {
             http: build_http(s)?,
             write_url,
+            ping_url: endpoint(&s.url, "/ping", &[])?,
+            ping_timeout: s.timeout.min(PING_TIMEOUT),
             auth: Auth::from_target(&s.target)?,
             gzip: s.gzip,
             health: WriterHealth::default(),
+            conflicts: FieldConflicts::default(),
         })
     }
 
@@ -102,7 +114,7 @@ impl InfluxClient {
             }
         };
         let status = resp.status().as_u16();
-        if resp.status().is_success() {
+        if status == 204 {
             return WriteOutcome::Written;
         }
         let headers = resp.headers().clone();
@@ -113,6 +125,10 @@ impl InfluxClient {
                 message: self.auth.redact(message),
             },
             WriteOutcome::Unauthorized { status, message } => WriteOutcome::Unauthorized {
+                status,
+                message: self.auth.redact(message),
+            },
+            WriteOutcome::Misdirected { status, message } => WriteOutcome::Misdirected {
                 status,
                 message: self.auth.redact(message),
             },
@@ -130,8 +146,24 @@ impl LineWriter for InfluxClient {
         InfluxClient::write_once(self, body)
     }
 
+    /// `GET /ping`, which InfluxDB 1.x and 2.x answer with 204 without
+    /// credentials. Any HTTP answer counts: what it means for the data is
+    /// for the next write to find out.
+    fn reachable(&self) -> impl std::future::Future<Output = bool> + Send {
+        let req = self
+            .http
+            .get(self.ping_url.clone())
+            .timeout(self.ping_timeout)
+            .send();
+        async move { req.await.is_ok() }
+    }
+
     fn health(&self) -> &WriterHealth {
         &self.health
+    }
+
+    fn conflicts(&self) -> &FieldConflicts {
+        &self.conflicts
     }
 }
 

@@ -1,16 +1,27 @@
 //! Delivering one spooled batch: retry, split and bisect until every line
 //! is either accepted or known bad, or until shutdown.
 //!
-//! - 2xx: done.
+//! - 204: done.
 //! - 400/422: a batch of several lines is bisected so one bad line does not
 //!   cost the plant the whole batch; only lines rejected on their own are
 //!   dropped (counted, logged with the first one). Bisection is bounded by
 //!   [`RetryPolicy::bisect_budget`]; past it a rejected part is dropped whole.
+//! - 400 "field type conflict" (a tag's scale or type changed): the field,
+//!   when of the refused type, is left out of this and every later line of
+//!   that measurement (see [`super::conflict`]) and the lines are resent;
+//!   a line left with no field is dropped like bad data.
 //! - 413: split in two at a line boundary and deliver each half; a single
 //!   line still too large is dropped like bad data.
-//! - 401/403/404: alarm once per episode, keep the data, retry with backoff.
+//! - 401/403/404, or a 2xx other than 204 (not InfluxDB answering): alarm
+//!   once per episode, keep the data, retry with backoff.
 //! - 429/503: wait `Retry-After` (bounded), then retry.
-//! - other 5xx, network errors, timeouts: retry with capped backoff, forever.
+//! - network errors (refused, reset, timed out): if `/ping` does not answer
+//!   either, InfluxDB is away: ask `/ping` every
+//!   [`RetryPolicy::probe_interval`] and resend as soon as it answers, so
+//!   the newest data is written within a second or two of its return, not
+//!   after a backoff grown during a long outage. If `/ping` answers (a
+//!   write timed out on a loaded server), back off like a 5xx.
+//! - other 5xx: retry with capped backoff, forever.
 //!
 //! Cancellation stops waiting and abandons a request in flight; the caller
 //! keeps the batch. Parts already accepted are sent again next time, which
@@ -19,6 +30,7 @@
 //!
 //! Logging is per state change (up → down, down → up, credentials
 //! rejected), not per attempt: an outage of hours is two log lines.
+use std::borrow::Cow;
 use std::future::Future;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,6 +40,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::client::InfluxClient;
+use super::conflict::{parse_conflict, FieldConflicts, Stripped};
 use super::line::line_ranges;
 use super::retry::{truncate, RetryPolicy, WriteOutcome};
 
@@ -66,6 +79,16 @@ pub trait LineWriter: Sync {
 
     fn health(&self) -> &WriterHealth;
 
+    /// Fields InfluxDB holds as another type, left out of every line.
+    fn conflicts(&self) -> &FieldConflicts;
+
+    /// Whether the server answers at all (any HTTP answer to a cheap
+    /// request). A writer that cannot tell says true, which keeps the
+    /// plain backoff.
+    fn reachable(&self) -> impl Future<Output = bool> + Send {
+        std::future::ready(true)
+    }
+
     /// Waits between attempts. Tests override it to observe the waits
     /// without spending real time.
     fn pause(&self, d: Duration) -> impl Future<Output = ()> + Send {
@@ -78,6 +101,10 @@ pub trait LineWriter: Sync {
 pub async fn deliver(client: &InfluxClient, body: &[u8], cancel: &CancellationToken) -> Delivery {
     deliver_with(client, body, cancel, &RetryPolicy::default()).await
 }
+
+/// Why a line was dropped before sending: all its fields conflict.
+const KNOWN_CONFLICT: &str =
+    "field type conflict (reported by InfluxDB earlier): every field of the line was left out";
 
 /// Longest bad line kept for the log.
 const MAX_LOGGED_LINE: usize = 512;
@@ -113,13 +140,19 @@ pub async fn deliver_with<W: LineWriter>(
     let mut rejected: Option<Rejected> = None;
 
     while let Some(chunk) = todo.pop() {
-        let n = chunk.len();
-        let bytes = &body[lines[chunk.start].start..lines[chunk.end - 1].end];
+        let mut n = chunk.len();
+        let mut bytes = Cow::Borrowed(&body[lines[chunk.start].start..lines[chunk.end - 1].end]);
+        if let Some(s) = w.conflicts().strip(&bytes) {
+            leave_out(&mut bytes, &mut n, s, &mut rejected, KNOWN_CONFLICT);
+        }
         loop {
+            if n == 0 {
+                break;
+            }
             let outcome = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Delivery::Cancelled,
-                o = w.write_once(bytes) => o,
+                o = w.write_once(&bytes) => o,
             };
             requests = requests.saturating_add(1);
             metrics::counter!("plantgw_write_requests_total").increment(1);
@@ -137,12 +170,21 @@ pub async fn deliver_with<W: LineWriter>(
                 WriteOutcome::BadData { status, message } => {
                     w.health().answered();
                     backoff.reset();
+                    // One field of a line changed type: resend the lines
+                    // without it rather than lose them whole.
+                    if let Some(c) = parse_conflict(&message) {
+                        w.conflicts().add(&c);
+                        if let Some(s) = w.conflicts().strip(&bytes) {
+                            leave_out(&mut bytes, &mut n, s, &mut rejected, &message);
+                            continue;
+                        }
+                    }
                     if n > 1 && splits_left > 0 {
                         splits_left -= 1;
                         split(&mut todo, chunk);
                     } else {
                         let first = if n == 1 {
-                            String::from_utf8_lossy(bytes).into_owned()
+                            String::from_utf8_lossy(&bytes).into_owned()
                         } else {
                             quoted_line(&message).unwrap_or_else(|| {
                                 String::from_utf8_lossy(line_at(body, &lines, chunk.start))
@@ -159,7 +201,7 @@ pub async fn deliver_with<W: LineWriter>(
                     if n > 1 {
                         split(&mut todo, chunk);
                     } else {
-                        let line = String::from_utf8_lossy(bytes).into_owned();
+                        let line = String::from_utf8_lossy(&bytes).into_owned();
                         let message = format!(
                             "a single line of {} bytes exceeds the server's request size limit",
                             bytes.len()
@@ -172,11 +214,45 @@ pub async fn deliver_with<W: LineWriter>(
                     w.health().auth_failed(status, &message);
                     backoff.next_delay()
                 }
+                WriteOutcome::Misdirected { status, message } => {
+                    w.health().misdirected(status, &message);
+                    backoff.next_delay()
+                }
                 WriteOutcome::RetryAfter { status, after } => {
                     let wait = policy.retry_after_wait(after, &mut backoff);
                     w.health()
                         .down(&format!("HTTP {status}, retry after {wait:?}"));
                     wait
+                }
+                WriteOutcome::Retry {
+                    status: None,
+                    reason,
+                } => {
+                    w.health().down(&reason);
+                    let answering = tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => return Delivery::Cancelled,
+                        up = w.reachable() => up,
+                    };
+                    if answering {
+                        backoff.next_delay()
+                    } else {
+                        loop {
+                            let up = tokio::select! {
+                                biased;
+                                _ = cancel.cancelled() => return Delivery::Cancelled,
+                                up = async {
+                                    w.pause(policy.probe_interval).await;
+                                    w.reachable().await
+                                } => up,
+                            };
+                            if up {
+                                break;
+                            }
+                        }
+                        tracing::debug!(lines = n, "InfluxDB answers /ping again; resending");
+                        continue;
+                    }
                 }
                 WriteOutcome::Retry { reason, .. } => {
                     w.health().down(&reason);
@@ -216,6 +292,32 @@ pub async fn deliver_with<W: LineWriter>(
             }
         }
     }
+}
+
+/// Sends `s` instead of `bytes`, counting what it left out; lines left
+/// with no field count as rejected with InfluxDB's `message`.
+fn leave_out(
+    bytes: &mut Cow<'_, [u8]>,
+    n: &mut usize,
+    s: Stripped,
+    rejected: &mut Option<Rejected>,
+    message: &str,
+) {
+    metrics::counter!("plantgw_field_values_dropped_total", "reason" => "field_type_conflict")
+        .increment(s.values as u64);
+    if s.lines_dropped > 0 {
+        let first = s.first_dropped.unwrap_or_default();
+        reject(
+            rejected,
+            s.lines_dropped,
+            400,
+            first,
+            message.to_string(),
+            "field_type_conflict",
+        );
+    }
+    *n = n.saturating_sub(s.lines_dropped);
+    *bytes = Cow::Owned(s.body);
 }
 
 fn split(todo: &mut Vec<Range<usize>>, chunk: Range<usize>) {
@@ -272,8 +374,9 @@ pub enum WriterState {
     Up,
     /// Unreachable, overloaded or failing; data waits in the spool.
     Down,
-    /// Credentials, org, bucket or database rejected (401/403/404): needs a
-    /// person; data waits in the spool.
+    /// Credentials, org, bucket or database rejected (401/403/404), or the
+    /// URL answered like something other than InfluxDB: needs a person;
+    /// data waits in the spool.
     AuthFailed,
 }
 
@@ -355,6 +458,23 @@ impl WriterHealth {
         drop(h);
         set_gauges(WriterState::AuthFailed);
     }
+
+    fn misdirected(&self, status: u16, message: &str) {
+        let mut h = self.lock();
+        h.failed_requests += 1;
+        if h.state != WriterState::AuthFailed {
+            tracing::error!(
+                status,
+                message = %message,
+                "the server at influxdb.url is not InfluxDB's write endpoint (InfluxDB answers 204); \
+                 check influxdb.url and any proxy in front of it; data stays in the spool and is retried"
+            );
+            h.state = WriterState::AuthFailed;
+            h.since = Some(Instant::now());
+        }
+        drop(h);
+        set_gauges(WriterState::AuthFailed);
+    }
 }
 
 fn set_gauges(s: WriterState) {
@@ -379,6 +499,9 @@ mod tests {
         rule: Box<dyn Fn(&str) -> WriteOutcome + Send + Sync>,
         sent: Mutex<Vec<String>>,
         waits: Mutex<Vec<Duration>>,
+        /// Answers to `reachable`, then true.
+        pings: Mutex<VecDeque<bool>>,
+        conflicts: FieldConflicts,
         health: WriterHealth,
         cancel_after_waits: Option<(usize, CancellationToken)>,
     }
@@ -390,6 +513,8 @@ mod tests {
                 rule: Box::new(rule),
                 sent: Mutex::new(Vec::new()),
                 waits: Mutex::new(Vec::new()),
+                pings: Mutex::new(VecDeque::new()),
+                conflicts: FieldConflicts::default(),
                 health: WriterHealth::default(),
                 cancel_after_waits: None,
             }
@@ -418,6 +543,12 @@ mod tests {
         }
         fn health(&self) -> &WriterHealth {
             &self.health
+        }
+        fn conflicts(&self) -> &FieldConflicts {
+            &self.conflicts
+        }
+        fn reachable(&self) -> impl Future<Output = bool> + Send {
+            std::future::ready(self.pings.lock().unwrap().pop_front().unwrap_or(true))
         }
         fn pause(&self, d: Duration) -> impl Future<Output = ()> + Send {
             let mut w = self.waits.lock().unwrap();
@@ -665,6 +796,125 @@ mod tests {
             }
         );
         assert_eq!(f.health.state(), WriterState::Up);
+    }
+
+    #[tokio::test]
+    async fn a_misdirected_answer_alarms_and_keeps_the_batch() {
+        let cancel = CancellationToken::new();
+        let f = Fake {
+            cancel_after_waits: Some((2, cancel.clone())),
+            ..Fake::new(|_| WriteOutcome::Misdirected {
+                status: 200,
+                message: "HTTP 200".into(),
+            })
+        };
+        assert_eq!(
+            deliver_with(&f, body(2).as_bytes(), &cancel, &policy()).await,
+            Delivery::Cancelled
+        );
+        assert_eq!(f.health.state(), WriterState::AuthFailed);
+        assert_eq!(
+            f.waits(),
+            vec![Duration::from_millis(100), Duration::from_millis(200)],
+            "backs off like a rejected credential"
+        );
+    }
+
+    #[tokio::test]
+    async fn while_unreachable_probes_every_interval_and_resends_once_it_answers() {
+        let refused = || WriteOutcome::Retry {
+            status: None,
+            reason: "connection refused".into(),
+        };
+        // Long enough an outage that a backoff would have reached its cap.
+        let f = Fake::new(ok).script(vec![refused()]);
+        *f.pings.lock().unwrap() = std::iter::repeat_n(false, 120).collect();
+        assert_eq!(
+            run(&f, &body(2)).await,
+            Delivery::Delivered {
+                lines: 2,
+                requests: 2
+            },
+            "one failed write, then the resend as soon as /ping answers"
+        );
+        assert_eq!(f.waits(), vec![Duration::from_secs(1); 120]);
+        assert_eq!(f.health.state(), WriterState::Up);
+
+        // /ping answers but the write failed (timed out on a loaded
+        // server): back off as for a 5xx instead of hammering it.
+        let f = Fake::new(ok).script(vec![refused(), refused(), refused()]);
+        assert_eq!(
+            run(&f, &body(2)).await,
+            Delivery::Delivered {
+                lines: 2,
+                requests: 4
+            }
+        );
+        assert_eq!(
+            f.waits(),
+            vec![
+                Duration::from_millis(100),
+                Duration::from_millis(200),
+                Duration::from_millis(400)
+            ]
+        );
+
+        // Shutdown while probing keeps the batch.
+        let cancel = CancellationToken::new();
+        let f = Fake {
+            cancel_after_waits: Some((3, cancel.clone())),
+            ..Fake::new(|_| WriteOutcome::Retry {
+                status: None,
+                reason: "connection refused".into(),
+            })
+        };
+        *f.pings.lock().unwrap() = std::iter::repeat_n(false, 10).collect();
+        assert_eq!(
+            deliver_with(&f, body(1).as_bytes(), &cancel, &policy()).await,
+            Delivery::Cancelled
+        );
+        assert_eq!(f.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_field_type_conflict_costs_only_that_field() {
+        let f = Fake::new(|b| {
+            if b.lines()
+                .any(|l| l.starts_with("ball_mill ") && l.contains("power_kw="))
+            {
+                WriteOutcome::BadData {
+                    status: 400,
+                    message: "partial write: field type conflict: input field \"power_kw\" on measurement \"ball_mill\" is type float, already exists as type integer dropped=2".into(),
+                }
+            } else {
+                WriteOutcome::Written
+            }
+        });
+        let batch = "ball_mill power_kw=1.5,starts=3i 1\n\
+                     belt power_kw=2.5 1\n\
+                     ball_mill power_kw=1.5 2\n\
+                     ball_mill starts=4i,power_kw=1.5 3\n";
+        let d = run(&f, batch).await;
+        assert!(
+            matches!(&d, Delivery::Dropped { lines: 1, delivered: 3, requests: 2, status: 400, first_bad_line, message }
+                if first_bad_line == "ball_mill power_kw=1.5 2" && message.contains("power_kw")),
+            "resent once without the field; the line left empty is not sent: {d:?}"
+        );
+        assert_eq!(
+            f.sent()[1],
+            "ball_mill starts=3i 1\nbelt power_kw=2.5 1\nball_mill starts=4i 3"
+        );
+        assert!(f.waits().is_empty());
+
+        // Later batches leave the field out before sending.
+        assert_eq!(
+            run(&f, "ball_mill power_kw=7.5,starts=5i 4\n").await,
+            Delivery::Delivered {
+                lines: 1,
+                requests: 1
+            }
+        );
+        assert_eq!(f.sent()[2], "ball_mill starts=5i 4");
     }
 
     #[tokio::test]

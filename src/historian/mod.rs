@@ -4,6 +4,7 @@
 //! - [`scan_encoder`]: scans to lines, with deadbands and quality changes;
 //! - [`retry`]: what each InfluxDB answer means, and backoff;
 //! - [`client`]: the HTTP writer; [`delivery`]: retry/split/bisect of one batch;
+//! - [`conflict`]: fields InfluxDB holds as another type, left out of lines;
 //! - [`query`]: InfluxQL reads (tests, KPI recompute);
 //! - `batcher`, `pipeline`: batching, the spool and the two historian tasks;
 //! - [`self_status`]: the gateway's own `gateway_status` series.
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 
 pub mod batcher;
 pub mod client;
+pub mod conflict;
 pub mod delivery;
 pub mod line;
 pub mod pipeline;

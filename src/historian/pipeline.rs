@@ -237,4 +237,12 @@ impl LineWriter for Counted<'_> {
     fn health(&self) -> &WriterHealth {
         LineWriter::health(self.client)
     }
+
+    fn conflicts(&self) -> &super::conflict::FieldConflicts {
+        LineWriter::conflicts(self.client)
+    }
+
+    async fn reachable(&self) -> bool {
+        LineWriter::reachable(self.client).await
+    }
 }

@@ -3,12 +3,15 @@
 //!
 //! | answer | outcome |
 //! |---|---|
-//! | 2xx | written |
+//! | 204 | written (InfluxDB 1.x and 2.x answer every accepted write so) |
+//! | other 2xx | not InfluxDB (a catch-all proxy or web server): keep the data, alarm, retry |
 //! | 400, 422 | bad data: the offending lines are dropped, counted, logged |
+//! | 400 field type conflict | only that field is left out of the lines (`conflict`) |
 //! | 401, 403, 404 | credentials or bucket wrong: keep the data, alarm, retry |
 //! | 413 | too large: split the batch |
 //! | 429, 503 | overloaded: wait `Retry-After` (seconds or HTTP date) |
-//! | other 5xx, 408, network, timeout | retry with backoff |
+//! | other 5xx, 408, timeout | retry with backoff |
+//! | network error while `/ping` is silent too | probe `/ping` every second, resend when it answers |
 //! | anything else (3xx, unexpected 4xx) | retry with backoff: a wrong URL must not cost data |
 use std::time::Duration;
 
@@ -27,6 +30,12 @@ pub enum WriteOutcome {
     },
     /// 401/403/404: nothing wrong with the data; keep it and alarm.
     Unauthorized {
+        status: u16,
+        message: String,
+    },
+    /// A 2xx other than 204: whatever answered is not InfluxDB's write
+    /// endpoint, so nothing was stored. Keep the data and alarm.
+    Misdirected {
         status: u16,
         message: String,
     },
@@ -52,6 +61,7 @@ impl WriteOutcome {
             WriteOutcome::Written => None,
             WriteOutcome::BadData { status, .. }
             | WriteOutcome::Unauthorized { status, .. }
+            | WriteOutcome::Misdirected { status, .. }
             | WriteOutcome::RetryAfter { status, .. }
             | WriteOutcome::Retry {
                 status: Some(status),
@@ -78,7 +88,15 @@ pub(crate) fn classify_at(
     now: Timestamp,
 ) -> WriteOutcome {
     match status {
-        200..=299 => WriteOutcome::Written,
+        204 => WriteOutcome::Written,
+        200..=299 => WriteOutcome::Misdirected {
+            status,
+            message: format!(
+                "HTTP {status} to a write, where InfluxDB answers 204; influxdb.url points at \
+                 something else (a proxy or web server?): {}",
+                server_message(body)
+            ),
+        },
         400 | 422 => WriteOutcome::BadData {
             status,
             message: server_message(body),
@@ -166,6 +184,10 @@ pub struct RetryPolicy {
     /// Randomise each delay within [d/2, d], so many gateways restarted
     /// together do not hit InfluxDB in lock-step. Off in tests.
     pub jitter: bool,
+    /// While InfluxDB is unreachable (connection refused or reset), how
+    /// often to ask `/ping` whether it is back; the batch is resent as soon
+    /// as it answers.
+    pub probe_interval: Duration,
     /// Most bisection splits (each costs about two requests) spent
     /// isolating bad lines in one batch; beyond it, a rejected part is
     /// dropped whole. Bounds the cost when every line is bad.
@@ -179,6 +201,7 @@ impl Default for RetryPolicy {
             cap: Duration::from_secs(30),
             retry_after_max: Duration::from_secs(300),
             jitter: true,
+            probe_interval: Duration::from_secs(1),
             bisect_budget: 32,
         }
     }
@@ -278,7 +301,17 @@ mod tests {
         let v1_bad = br#"{"error":"partial write: field type conflict"}"#;
         let cases: Vec<(u16, &[u8], WriteOutcome)> = vec![
             (204, b"", WriteOutcome::Written),
-            (200, b"{}", WriteOutcome::Written),
+            (
+                200,
+                b"<html>It works!</html>",
+                WriteOutcome::Misdirected {
+                    status: 200,
+                    message:
+                        "HTTP 200 to a write, where InfluxDB answers 204; influxdb.url points at \
+                              something else (a proxy or web server?): <html>It works!</html>"
+                            .into(),
+                },
+            ),
             (
                 400,
                 v2_bad,

@@ -1,7 +1,7 @@
 //! The v1 write API and InfluxQL against a real InfluxDB 1.x (`influxd`).
 use plantgw::historian::{
-    deliver_with, encode_point, Delivery, FieldValue, InfluxClient, Point, QueryClient, QueryError,
-    ScanEncoder, Series, WriteOutcome,
+    deliver_with, encode_point, Delivery, FieldValue, InfluxClient, LineWriter as _, Point,
+    QueryClient, QueryError, ScanEncoder, Series, WriteOutcome,
 };
 use plantgw::sample::Value;
 use serde_json::json;
@@ -235,6 +235,90 @@ async fn a_type_conflict_drops_only_the_conflicting_line() {
     assert_eq!(count.column_values("count"), vec![json!(10)]);
 }
 
+/// A tag given a `scale` turns its integer field into a float one, which
+/// InfluxDB refuses: only that field may be lost, never the equipment.
+#[tokio::test]
+async fn a_field_whose_type_changed_is_left_out_and_the_equipment_still_written() {
+    let influx = InfluxD::start();
+    let s = v1_settings(&influx.url, "plant", None);
+    let q = QueryClient::new(&s).unwrap();
+    q.query("CREATE DATABASE plant").await.unwrap();
+    let client = InfluxClient::new(&s).unwrap();
+    let cancel = CancellationToken::new();
+    let p = grinding();
+
+    let mut body = Vec::new();
+    let n = ScanEncoder::new("caylloma", std::slice::from_ref(&p)).encode(
+        &scan(
+            &p,
+            T0,
+            vec![
+                Some(Value::Float(412.5)),
+                Some(Value::Bool(true)),
+                Some(Value::Int(7)),
+                Some(Value::Text("auto".into())),
+                Some(Value::Float(31.25)),
+            ],
+        ),
+        &mut body,
+    );
+    let d = deliver_with(&client, &body, &cancel, &fast_policy()).await;
+    assert!(
+        matches!(d, Delivery::Delivered { lines, .. } if lines == n),
+        "{d:?}"
+    );
+
+    // Restarted with `scale = 0.1` on `starts`: it is a float from now on.
+    let mut enc = ScanEncoder::new("caylloma", std::slice::from_ref(&p));
+    let mut body = Vec::new();
+    let mut n = 0;
+    for (i, power) in [(1, 400.5), (2, 399.25)] {
+        n += enc.encode(
+            &scan(
+                &p,
+                T0 + i * 1000,
+                vec![
+                    Some(Value::Float(power)),
+                    Some(Value::Bool(false)),
+                    Some(Value::Float(0.7 * i as f64)),
+                    Some(Value::Text("manual".into())),
+                    Some(Value::Float(30.0)),
+                ],
+            ),
+            &mut body,
+        );
+    }
+    let d = deliver_with(&client, &body, &cancel, &fast_policy()).await;
+    assert!(
+        matches!(d, Delivery::Delivered { lines, .. } if lines == n),
+        "every line delivered, without the one field: {d:?}\n{}",
+        influx.log_tail()
+    );
+    assert_eq!(
+        client.conflicts().list(),
+        vec![("ball_mill".into(), "starts".into(), "float".into())]
+    );
+
+    let mill = one(
+        q.query("SELECT power_kw, running, starts, \"mode\" FROM ball_mill")
+            .await
+            .unwrap(),
+        "ball_mill",
+    );
+    assert_eq!(
+        mill.column_values("power_kw"),
+        vec![json!(412.5), json!(400.5), json!(399.25)]
+    );
+    assert_eq!(
+        mill.column_values("mode"),
+        vec![json!("auto"), json!("manual"), json!("manual")]
+    );
+    assert_eq!(
+        mill.column_values("starts"),
+        vec![json!(7), serde_json::Value::Null, serde_json::Value::Null]
+    );
+}
+
 #[tokio::test]
 async fn missing_database_keeps_data_and_query_errors_carry_the_server_message() {
     let influx = InfluxD::start();
@@ -257,4 +341,81 @@ async fn missing_database_keeps_data_and_query_errors_carry_the_server_message()
         matches!(&e, QueryError::Status { status: 400, message } if message.contains("error parsing query")),
         "{e}"
     );
+}
+
+/// `plantgw check` compares the configured field types with InfluxDB's
+/// `SHOW FIELD KEYS` and explains a conflict; an unreachable InfluxDB is a
+/// note, not an error.
+#[tokio::test]
+async fn check_names_a_field_whose_stored_type_differs() {
+    let influx = InfluxD::start();
+    let s = v1_settings(&influx.url, "plant", None);
+    QueryClient::new(&s)
+        .unwrap()
+        .query("CREATE DATABASE plant")
+        .await
+        .unwrap();
+    let client = InfluxClient::new(&s).unwrap();
+    // Written as floats before: `u16` is an unscaled integer tag now.
+    let d = deliver_with(
+        &client,
+        format!("fixture_dev u16=1.5,f32=2.5 {T0}\n").as_bytes(),
+        &CancellationToken::new(),
+        &fast_policy(),
+    )
+    .await;
+    assert!(matches!(d, Delivery::Delivered { lines: 1, .. }), "{d:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let check = |url: &str| {
+        let toml = crate::reliability::GatewayToml {
+            influx_url: url,
+            spool_dir: &dir.path().join("spool"),
+            spool_max_bytes: None,
+            flush_interval_ms: 1000,
+            http_listen: String::new(),
+            plcs: vec![crate::reliability::PlcToml {
+                name: "fixture".into(),
+                address: "127.0.0.1:1502".into(),
+                scan_ms: 1000,
+                timeout_ms: 1000,
+                tags: crate::reliability::pymodbus_tags("fixture_dev"),
+            }],
+        }
+        .render();
+        let path = dir.path().join("gw.toml");
+        std::fs::write(&path, toml).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_plantgw"))
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    // Blocking is fine here: nothing else runs on this test's runtime.
+    let text = check(&influx.url);
+    let conflicts: Vec<&str> = text.lines().filter(|l| l.contains("conflict:")).collect();
+    assert_eq!(conflicts.len(), 1, "{text}");
+    for part in [
+        "field \"u16\" of measurement \"fixture_dev\"",
+        "configured as integer but InfluxDB holds it as float",
+        "rename the tag",
+        "new measurement",
+    ] {
+        assert!(conflicts[0].contains(part), "{part:?} missing in:\n{text}");
+    }
+
+    let nobody = format!("http://127.0.0.1:{}", crate::common::free_port());
+    let text = check(&nobody);
+    assert!(
+        text.contains("field types not checked") && text.contains("did not answer"),
+        "{text}"
+    );
+    assert!(!text.contains("conflict:"), "{text}");
 }

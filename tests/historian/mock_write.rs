@@ -336,11 +336,22 @@ async fn retries_server_errors_and_network_errors_until_up() {
     let d = deliver(&client, "m v=1 1\nm v=2 2\n").await;
     let (server, during) = late.await.unwrap();
     assert_eq!(during, WriterState::Down);
-    assert!(
-        matches!(d, Delivery::Delivered { lines: 2, requests } if requests > 2),
-        "{d:?}"
+    assert_eq!(
+        d,
+        Delivery::Delivered {
+            lines: 2,
+            requests: 2
+        },
+        "one refused write, then /ping probes, then one resend"
     );
     assert_eq!(server.accepted(), vec!["m v=1 1", "m v=2 2"]);
+    let pings = server.requests();
+    assert!(
+        pings
+            .iter()
+            .any(|r| r.method == "GET" && r.path == "/ping" && r.header("authorization").is_none()),
+        "{pings:?}"
+    );
     assert_eq!(client.health().state(), WriterState::Up);
 }
 
@@ -425,4 +436,36 @@ async fn the_token_never_appears_in_debug_output_or_errors() {
     mock.with(|s| s.script.push_back(MockReply::EchoAuthorization));
     let e = q.query("SELECT 1").await.unwrap_err();
     assert!(!format!("{e} {e:?}").contains(TOKEN), "{e}");
+}
+
+/// A catch-all proxy or web server answering `200 OK` to anything: InfluxDB
+/// (1.x and 2.x) answers a write with 204, so a 200 means the URL points at
+/// something else, and the batch must stay until a real 204.
+#[tokio::test]
+async fn a_200_from_a_catch_all_server_is_not_a_write() {
+    let mock = MockInflux::start().await;
+    let ok_page = || MockReply::Status {
+        status: 200,
+        body: "<html><body>It works!</body></html>".into(),
+        headers: Vec::new(),
+    };
+    mock.with(|s| s.script.extend([ok_page(), ok_page(), ok_page()]));
+    let client = InfluxClient::new(&v1_settings(&mock.url, "plant", None)).unwrap();
+    let o = client.write_once(b"m v=1 1").await;
+    assert!(
+        matches!(&o, WriteOutcome::Misdirected { status: 200, message } if message.contains("204") && message.contains("It works!")),
+        "a 200 must not count as written: {o:?}"
+    );
+    assert_eq!(client.health().state(), WriterState::Up, "write_once alone");
+    let d = deliver(&client, "m v=1 1\nm v=2 2\n").await;
+    assert_eq!(
+        d,
+        Delivery::Delivered {
+            lines: 2,
+            requests: 3
+        },
+        "kept and retried until a 204"
+    );
+    assert_eq!(mock.accepted(), vec!["m v=1 1", "m v=2 2"]);
+    assert_eq!(mock.requests().len(), 4);
 }

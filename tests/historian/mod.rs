@@ -19,6 +19,7 @@ pub fn fast_policy() -> RetryPolicy {
         cap: Duration::from_millis(200),
         retry_after_max: Duration::from_secs(5),
         jitter: false,
+        probe_interval: Duration::from_millis(20),
         bisect_budget: 32,
     }
 }

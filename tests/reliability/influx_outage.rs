@@ -1,6 +1,8 @@
 //! A real influxd stopped mid-run and started again on the same port and
 //! data dir: the gateway keeps scanning into the spool, and afterwards every
-//! scan of the outage is in InfluxDB, in order, without a hole.
+//! scan of the outage is in InfluxDB, in order, without a hole. The outage
+//! is long enough for an exponential backoff to have grown past 10 s, yet
+//! the newest scan must be queryable within seconds of InfluxDB answering.
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,11 @@ use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
 
 const SCAN_MS: i64 = 200;
-const OUTAGE: Duration = Duration::from_secs(8);
+/// Long enough that a backoff doubling from 100 ms would wait 12 s or more
+/// after the next failed attempt (even with jitter halving it).
+const OUTAGE: Duration = Duration::from_secs(20);
+/// From InfluxDB answering `/ping` again to the newest scan being queryable.
+const RESUME_WITHIN: Duration = Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn influxd_restart_mid_run_loses_no_scan() {
@@ -53,14 +59,46 @@ async fn influxd_restart_mid_run_loses_no_scan() {
     let down = Instant::now();
     blocking(|| influx.stop());
     tokio::time::sleep(OUTAGE).await;
+    // Restart right after a failed attempt: the worst moment for a writer
+    // that only retries on a timer.
+    let refused = tap.refused();
+    eventually(
+        Duration::from_secs(40),
+        "another write attempt while InfluxDB is down",
+        || async { (tap.refused() > refused).then_some(()) },
+    )
+    .await;
     let held = spool.stats().expect("spool stats");
     assert!(
         held.records > 0,
         "nothing waited in the spool during the outage"
     );
     blocking(|| influx.restart());
+    let answering = Instant::now();
     let restart_ms = now_ms();
     let outage = down.elapsed();
+
+    // Scans taken after InfluxDB answered /ping, queryable within 5 s.
+    let resumed = loop {
+        if status_ts(&q, "fixture")
+            .await
+            .last()
+            .is_some_and(|&t| t >= restart_ms)
+        {
+            break answering.elapsed();
+        }
+        assert!(
+            answering.elapsed() < Duration::from_secs(30),
+            "no scan newer than the restart in InfluxDB 30 s after it answered /ping again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        resumed <= RESUME_WITHIN,
+        "newest scan queryable {:.1} s after InfluxDB answered /ping again (limit {RESUME_WITHIN:?}; outage {:.1} s)",
+        resumed.as_secs_f64(),
+        outage.as_secs_f64()
+    );
 
     eventually(
         Duration::from_secs(60),
@@ -127,10 +165,11 @@ async fn influxd_restart_mid_run_loses_no_scan() {
         "repeated scans {dups:?} do not come from one batch"
     );
     eprintln!(
-        "influxd outage: {:.1} s down ({} write attempts cut off, {} connections refused meanwhile; {} records / {} bytes spooled at the peak); \
+        "influxd outage: {:.1} s down, newest scan queryable {:.2} s after /ping answered ({} write attempts cut off, {} connections refused meanwhile; {} records / {} bytes spooled at the peak); \
          scans expected in the outage window {expected_outage}, delivered {in_outage}; whole run expected {expected}, \
          delivered {}, spaced {:?} ms; duplicates (same series+time sent twice) {}",
         outage.as_secs_f64(),
+        resumed.as_secs_f64(),
         tap.failed_writes(),
         tap.refused(),
         held.records,
