@@ -86,6 +86,8 @@ pub fn env_error(
             (key, inner)
         }
         config::ConfigError::NotFound(key) => (Some(key.clone()), "missing".to_string()),
+        // The file alone has parsed by now; the cause would quote its text.
+        config::ConfigError::FileParse { .. } => (None, "the file cannot be parsed".to_string()),
         other => {
             let msg = other.to_string();
             (unknown_name(&msg).map(str::to_string), reason(&msg, None))
