@@ -3,7 +3,9 @@
 //!
 //! Flow: [`load`] reads file + env into [`RawConfig`] (serde rejects unknown
 //! keys and bad types), then [`validate()`] checks meaning and builds the
-//! settings. Every error names the file, the key and the reason.
+//! settings. Every error names the file, the key and the reason, and never
+//! the value of a secret or of an unknown key ([`diagnose`]).
+mod diagnose;
 mod raw;
 mod secret;
 mod settings;
@@ -12,6 +14,7 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use diagnose::Diagnosis;
 pub use raw::{ByteOrder, DataType, InfluxApi, RawConfig, Table, TagConfig};
 pub use secret::Secret;
 pub use settings::*;
@@ -25,11 +28,40 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// Syntax, unknown key or wrong type, as reported by the parser.
-    #[error("{file}: {message}")]
-    Parse { file: PathBuf, message: String },
+    /// Syntax, unknown key or wrong type in the file.
+    #[error("{}", Located(file, diagnosis))]
+    Parse { file: PathBuf, diagnosis: Diagnosis },
+    /// A `PLANTGW_` environment override that does not fit the schema.
+    #[error(
+        "{file}: environment override {}{}: {reason}",
+        var.as_deref().unwrap_or("PLANTGW_*"),
+        key.as_ref().map(|k| format!(" ({k})")).unwrap_or_default()
+    )]
+    Env {
+        file: PathBuf,
+        /// The variable and the key, when they can be told from the error.
+        var: Option<String>,
+        key: Option<String>,
+        reason: String,
+    },
     #[error("{}", Invalid(file, issues))]
     Invalid { file: PathBuf, issues: Vec<Issue> },
+}
+
+struct Located<'a>(&'a Path, &'a Diagnosis);
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Located(file, d) = self;
+        write!(f, "{}", file.display())?;
+        if let Some((line, column)) = d.at {
+            write!(f, ":{line}:{column}")?;
+        }
+        if let Some(key) = &d.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", d.reason)
+    }
 }
 
 struct Invalid<'a>(&'a Path, &'a [Issue]);
@@ -69,27 +101,35 @@ pub fn load_raw_with_env(
     if let Err(e) = toml::from_str::<RawConfig>(&text) {
         return Err(ConfigError::Parse {
             file: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            diagnosis: diagnose::toml_error(&text, &e),
         });
     }
     let env: config::Map<String, String> = env
         .into_iter()
         .filter(|(k, _)| k.starts_with("PLANTGW_"))
         .collect();
+    let names: Vec<String> = env.keys().cloned().collect();
     let built = config::Config::builder()
         .add_source(config::File::from_str(&text, config::FileFormat::Toml))
         .add_source(
             config::Environment::with_prefix("PLANTGW")
                 .separator("__")
                 .prefix_separator("_")
-                .try_parsing(true)
+                // Values stay strings: a password "0123" must not become
+                // the number 123. Numeric keys parse the string themselves.
+                .try_parsing(false)
                 .source(Some(env)),
         )
         .build()
         .and_then(|c| c.try_deserialize::<RawConfig>());
-    built.map_err(|e| ConfigError::Parse {
-        file: path.to_path_buf(),
-        message: format!("{e} (after applying PLANTGW_ environment overrides)"),
+    built.map_err(|e| {
+        let (var, key, reason) = diagnose::env_error(&e, &names);
+        ConfigError::Env {
+            file: path.to_path_buf(),
+            var,
+            key,
+            reason,
+        }
     })
 }
 

@@ -179,6 +179,19 @@ fn host_is_loopback(host: &str) -> bool {
             .unwrap_or(false)
 }
 
+/// `url` with any `user:password@` replaced by `***@`, for messages.
+fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let sep = if scheme.is_empty() { "" } else { "://" };
+            format!("{scheme}{sep}***{}", &rest[at..])
+        }
+        None => url.to_string(),
+    }
+}
+
 fn validate_influx(c: &InfluxConfig, base: &Path, issues: &mut Issues) -> Option<InfluxSettings> {
     let before = issues.0.len();
     let url = c.url.trim_end_matches('/').to_string();
@@ -187,7 +200,10 @@ fn validate_influx(c: &InfluxConfig, base: &Path, issues: &mut Issues) -> Option
     match &parsed {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
             if u.host_str().is_none() {
-                issues.add("influxdb.url", format!("{url:?} has no host"));
+                issues.add(
+                    "influxdb.url",
+                    format!("{:?} has no host", without_userinfo(&url)),
+                );
             }
             if u.query().is_some() || !u.username().is_empty() || u.password().is_some() {
                 issues.add(
@@ -202,7 +218,10 @@ fn validate_influx(c: &InfluxConfig, base: &Path, issues: &mut Issues) -> Option
             "influxdb.url",
             format!("scheme {:?} is not http or https", u.scheme()),
         ),
-        Err(e) => issues.add("influxdb.url", format!("{url:?} is not a URL: {e}")),
+        Err(e) => issues.add(
+            "influxdb.url",
+            format!("{:?} is not a URL: {e}", without_userinfo(&url)),
+        ),
     }
     if c.batch_size == 0 || c.batch_size > 1_000_000 {
         issues.add("influxdb.batch_size", "must be between 1 and 1000000 lines");

@@ -140,19 +140,31 @@ pub struct InfluxD {
 
 impl InfluxD {
     pub fn start() -> InfluxD {
+        Self::start_with("")
+    }
+
+    /// With `auth-enabled = true`: until a first admin is created (with a
+    /// `CREATE USER` query, which needs no credentials then) nothing else
+    /// is allowed.
+    pub fn start_with_auth() -> InfluxD {
+        Self::start_with("  auth-enabled = true\n")
+    }
+
+    /// `http` is appended to the `[http]` section of influxdb.conf.
+    fn start_with(http: &str) -> InfluxD {
         let bin = super::require_binary("influxd", "apt-get install influxdb");
         // A port can be taken between probing and binding; try again then.
         let mut last = String::new();
         for _ in 0..3 {
             let dir = tempfile::tempdir().expect("temp dir");
-            let (http, rpc) = (super::free_port(), super::free_port());
+            let (http_port, rpc) = (super::free_port(), super::free_port());
             let d = dir.path().display();
             let conf = format!(
                 "reporting-disabled = true\n\
                  bind-address = \"127.0.0.1:{rpc}\"\n\
                  [meta]\n  dir = \"{d}/meta\"\n\
                  [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-                 [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n\
+                 [http]\n  bind-address = \"127.0.0.1:{http_port}\"\n  log-enabled = false\n{http}\
                  [monitor]\n  store-enabled = false\n\
                  [continuous_queries]\n  enabled = false\n\
                  [logging]\n  level = \"warn\"\n"
@@ -171,7 +183,7 @@ impl InfluxD {
                 log,
                 _dir: dir,
             };
-            let addr: SocketAddr = ([127, 0, 0, 1], http).into();
+            let addr: SocketAddr = ([127, 0, 0, 1], http_port).into();
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 server.wait_ready("influxd", addr, "/ping", 204)
             })) {

@@ -30,8 +30,7 @@ fn unit_keys(text: &str) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
     out
 }
 
-/// The keys the unit must have; checked on every machine, whether or not
-/// systemd-analyze can verify the unit too.
+/// The keys the unit must have, read as text before systemd verifies it.
 fn check_unit_text(text: &str) {
     let keys = unit_keys(text);
     let get = |section: &str, key: &str| -> Vec<String> {
@@ -93,49 +92,35 @@ fn check_unit_text(text: &str) {
     one("Install", "WantedBy", "multi-user.target");
 }
 
-#[test]
-fn systemd_unit_is_verified_by_systemd_analyze_if_installed_else_checked_textually_only() {
-    let path = repo_path("deploy/plantgw.service");
-    let text = std::fs::read_to_string(&path).unwrap();
-    check_unit_text(&text);
-    let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
-        eprintln!(
-            "NOTE: systemd-analyze is not installed (Debian package `systemd`): \
-             deploy/plantgw.service was checked TEXTUALLY ONLY, not verified by systemd"
-        );
-        return;
-    };
-    eprintln!(
-        "verifying with {}",
-        String::from_utf8_lossy(&version.stdout)
-            .lines()
-            .next()
-            .unwrap_or("systemd-analyze")
+/// The serial drop-in: host /dev limited to the serial ports, and the
+/// group that owns them.
+fn check_serial_drop_in_text(text: &str) {
+    let keys = unit_keys(text);
+    let service = keys.get("Service").cloned().unwrap_or_default();
+    let get = |key: &str| service.get(key).cloned().unwrap_or_default();
+    assert_eq!(get("PrivateDevices"), ["no"], "serial.conf PrivateDevices");
+    assert_eq!(
+        get("DeviceAllow"),
+        ["char-ttyUSB rw", "char-ttyS rw"],
+        "serial.conf DeviceAllow"
     );
-    // verify also checks that ExecStart's binary exists: point it at the
-    // binary this test suite built; everything else is the unit as shipped.
-    let dir = tempfile::tempdir().unwrap();
-    let unit = dir.path().join("plantgw.service");
-    let exe = env!("CARGO_BIN_EXE_plantgw");
-    std::fs::write(&unit, text.replace("/usr/local/bin/plantgw", exe)).unwrap();
-    let out = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&unit)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stderr.trim().is_empty(),
-        "systemd-analyze verify: {}\n{stderr}",
-        out.status
+    assert_eq!(
+        get("SupplementaryGroups"),
+        ["dialout"],
+        "serial.conf SupplementaryGroups"
     );
-    // How exposed the service is, by systemd's own scoring (0 best, 10 worst).
+    assert_eq!(keys.len(), 1, "serial.conf has only [Service]");
+}
+
+/// `systemd-analyze security --offline=yes` of `unit` (with any drop-ins
+/// beside it): the report and the overall exposure (0 best, 10 worst).
+fn security(unit: &std::path::Path) -> (String, f64) {
     let out = Command::new("systemd-analyze")
         .args(["security", "--offline=yes"])
-        .arg(&unit)
+        .arg(unit)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let score: f64 = stdout
         .lines()
         .find_map(|l| {
@@ -151,8 +136,90 @@ fn systemd_unit_is_verified_by_systemd_analyze_if_installed_else_checked_textual
                 String::from_utf8_lossy(&out.stderr)
             )
         });
+    (stdout, score)
+}
+
+fn verify(unit: &std::path::Path) {
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(unit)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify: {}\n{stderr}",
+        out.status
+    );
+}
+
+/// The report line of one setting, e.g. "✗ DeviceAllow= … char-ttyS:rw".
+fn line_of<'a>(report: &'a str, setting: &str) -> &'a str {
+    report
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(setting))
+        .unwrap_or_else(|| panic!("no {setting} in the security report:\n{report}"))
+}
+
+#[test]
+fn systemd_unit_and_serial_drop_in_are_verified_by_systemd_analyze() {
+    let text = std::fs::read_to_string(repo_path("deploy/plantgw.service")).unwrap();
+    check_unit_text(&text);
+    let serial =
+        std::fs::read_to_string(repo_path("deploy/plantgw.service.d/serial.conf")).unwrap();
+    check_serial_drop_in_text(&serial);
+    crate::common::require_binary("systemd-analyze", "apt-get install systemd");
+    let version = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .unwrap();
+    eprintln!(
+        "verifying with {}",
+        String::from_utf8_lossy(&version.stdout)
+            .lines()
+            .next()
+            .unwrap_or("systemd-analyze")
+    );
+    // verify also checks that ExecStart's binary exists: point it at the
+    // binary this test suite built; everything else is the unit as shipped.
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("plantgw.service");
+    let exe = env!("CARGO_BIN_EXE_plantgw");
+    std::fs::write(&unit, text.replace("/usr/local/bin/plantgw", exe)).unwrap();
+    verify(&unit);
+    let (report, score) = security(&unit);
     eprintln!("systemd-analyze security: exposure {score}");
-    assert!(score <= 2.0, "exposure {score} > 2.0:\n{stdout}");
+    assert!(score <= 2.0, "exposure {score} > 2.0:\n{report}");
+    assert!(
+        line_of(&report, "PrivateDevices=").contains("no access to hardware devices"),
+        "{report}"
+    );
+
+    // With the drop-in where systemd looks for it (plantgw.service.d/ in
+    // the unit's directory): still valid, and in effect.
+    let d = dir.path().join("plantgw.service.d");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("serial.conf"), &serial).unwrap();
+    verify(&unit);
+    let (report, score) = security(&unit);
+    eprintln!("with serial.conf: exposure {score}");
+    let allow = line_of(&report, "DeviceAllow=");
+    assert!(
+        allow.contains("char-ttyUSB:rw") && allow.contains("char-ttyS:rw"),
+        "serial.conf not in effect: {allow}"
+    );
+    assert!(
+        line_of(&report, "PrivateDevices=").contains("potentially has access"),
+        "{report}"
+    );
+    assert!(
+        line_of(&report, "SupplementaryGroups=").contains("runs with supplementary groups"),
+        "{report}"
+    );
+    assert!(
+        score <= 2.0,
+        "exposure with serial.conf {score} > 2.0:\n{report}"
+    );
 }
 
 #[test]
@@ -235,6 +302,8 @@ fn install_guide_covers_binary_config_spool_service_and_grafana() {
         "/etc/grafana/provisioning/",
         "plantgw tags import --csv",
         "plantgw check --config /etc/plantgw/plantgw.toml",
+        "deploy/plantgw.service.d/serial.conf /etc/systemd/system/plantgw.service.d/serial.conf",
+        "transport = \"rtu\"",
     ] {
         assert!(
             text.contains(needle),
