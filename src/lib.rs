@@ -9,9 +9,12 @@ pub mod app;
 pub mod check;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod historian;
 pub mod http;
+#[cfg(feature = "demo")]
+pub mod influxd;
 pub mod kpi;
 pub mod kpi_cmd;
 pub mod modbus;

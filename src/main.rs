@@ -36,6 +36,7 @@ fn main() -> ExitCode {
                 })
             }))
         }
+        #[cfg(feature = "demo")]
         Command::Demo(args) => {
             finish(runtime().and_then(|rt| rt.block_on(plantgw::demo::run(args))))
         }
