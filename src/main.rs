@@ -43,6 +43,7 @@ fn main() -> ExitCode {
                 ran
             }))
         }
+        #[cfg(feature = "demo")]
         Command::Demo(args) => {
             finish(runtime().and_then(|rt| rt.block_on(plantgw::demo::run(args))))
         }

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use plantsim::clock::PlantClock;
+use plantgw_core::clock::PlantClock;
 use tokio_util::sync::CancellationToken;
 
 use super::batcher::Batch;
