@@ -68,6 +68,17 @@ pub enum SpoolError {
 }
 
 impl SpoolError {
+    /// The disk (or a quota) has no room: deleting spooled data helps.
+    pub fn is_out_of_space(&self) -> bool {
+        match self {
+            SpoolError::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+            ),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         SpoolError::Io {
             op,

@@ -402,6 +402,10 @@ impl Spool {
         &self.dir
     }
 
+    pub fn max_bytes(&self) -> u64 {
+        self.opts.max_bytes
+    }
+
     /// Appends one record and fsyncs it before returning its seq. Makes room
     /// under `max_bytes` by dropping the oldest segments, acknowledged or
     /// not; a payload that could never fit is an error.
@@ -487,6 +491,37 @@ impl Spool {
             }
         }
         Ok(())
+    }
+
+    /// Deletes the oldest segment, acknowledged or not, to give space back
+    /// to a disk that refused a write. Returns the undelivered records it
+    /// held, or `None` when nothing left would free space (only an empty
+    /// segment). Counted like a `max_bytes` drop; the caller logs once per
+    /// episode, not per segment.
+    pub fn shed_oldest(&mut self) -> Result<Option<u64>, SpoolError> {
+        let Some(front) = self.segments.front() else {
+            return Ok(None);
+        };
+        if self.segments.len() == 1 {
+            if front.size == 0 {
+                return Ok(None);
+            }
+            // Its successor first, so the next seq stays on disk: an empty
+            // file needs no data blocks. Should even that fail, space wins:
+            // after a crash the dropped records' seqs could be handed out
+            // again, harmless since none of them was delivered.
+            if let Err(e) = self.start_segment(self.next_seq) {
+                tracing::debug!(error = %e, "no successor segment before shedding the only one");
+            }
+        }
+        let mut tally = DropTally::default();
+        self.drop_oldest(&mut tally)?;
+        dir::sync_dir(&self.dir)?;
+        self.counters.dropped_records += tally.records;
+        self.counters.dropped_bytes += tally.bytes;
+        events::shed(&self.dir, tally.records, tally.bytes, tally.seqs);
+        events::gauges(&self.stats());
+        Ok(Some(tally.records))
     }
 
     fn start_segment(&mut self, seq: u64) -> Result<(), SpoolError> {

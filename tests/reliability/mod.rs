@@ -1,6 +1,7 @@
 //! Reliability (DESIGN §7): InfluxDB outages, a gateway killed with SIGKILL,
 //! a spool smaller than the outage, misbehaving Modbus peers, read-only
-//! towards PLCs, plant-clock jumps, and backing off from a dead PLC.
+//! towards PLCs, plant-clock jumps, backing off from a dead PLC, and a
+//! spool filesystem that fills up.
 //!
 //! Every test starts its own servers on free loopback ports. The checks are
 //! structural (every scan present, no hole longer than 1.5 scan periods,
@@ -10,6 +11,7 @@ mod bad_peers;
 mod clock;
 mod crash;
 mod demotion;
+mod disk_full;
 mod influx_outage;
 pub mod peer;
 mod read_only;
