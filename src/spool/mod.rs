@@ -38,9 +38,10 @@
 //!     20   len  payload  one InfluxDB batch, opaque here
 //! ```
 //!
-//! The `ack` file is 20 bytes: `PGAK`, u32 version 1, u64 acked seq, CRC-32C
-//! of the first 16 bytes. It is replaced by write-to-`ack.tmp`, fsync,
-//! rename, directory fsync.
+//! The `ack` file is two 20-byte slots, each `PGAK`, u32 version 1, u64
+//! acked seq, CRC-32C of its first 16 bytes; the higher valid seq counts.
+//! An ack overwrites the older slot in place and fdatasyncs: it needs no
+//! new disk blocks, so a full disk can still be drained (ack.rs).
 //!
 //! # Invariants
 //!
@@ -97,6 +98,12 @@ mod tests;
 pub use error::SpoolError;
 pub use record::RecordError;
 pub use scan::{decode_segment, DecodeStop, DecodedSegment, Skipped};
+
+/// The ack position an `ack` file's bytes hold, or why they hold none (for
+/// tools and tests that inspect a spool without opening it).
+pub fn decode_ack_file(bytes: &[u8]) -> Result<u64, String> {
+    ack::decode(bytes)
+}
 
 /// Largest default segment: big enough that a full spool is a handful of
 /// files, small enough that dropping one loses little.
@@ -253,6 +260,7 @@ pub struct Spool {
     writer: Option<File>,
     reader: Reader,
     acked: u64,
+    ack_file: ack::AckFile,
     next_seq: u64,
     counters: Counters,
     // Last: released after every file above is closed.
@@ -284,8 +292,8 @@ impl Spool {
         fs::create_dir_all(dir).map_err(|e| SpoolError::io("create spool directory", dir, e))?;
         let lock = lock::acquire(dir)?;
         let dir = dir.to_path_buf();
-        ack::remove_leftover(&dir)?;
-        let acked = match ack::load(&dir)? {
+        let (ack_file, loaded) = ack::AckFile::open(&dir)?;
+        let acked = match loaded {
             ack::Loaded::Missing => 0,
             ack::Loaded::Acked(seq) => seq,
             ack::Loaded::Corrupt(reason) => {
@@ -379,6 +387,7 @@ impl Spool {
             writer: None,
             reader,
             acked,
+            ack_file,
             next_seq,
             counters,
             lock,
@@ -588,7 +597,7 @@ impl Spool {
                 last,
             });
         }
-        ack::store(&self.dir, seq)?;
+        self.ack_file.store(seq)?;
         self.acked = seq;
         self.seek_unacked(false)?;
         events::gauges(&self.stats());

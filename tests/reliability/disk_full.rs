@@ -220,3 +220,35 @@ async fn full_disk_drops_oldest_keeps_polling_and_recovers() {
         after
     );
 }
+
+/// Acknowledging is what frees a full disk, so it must not need space: on
+/// a tmpfs with not one free byte, `ack` still persists the position.
+#[test]
+fn ack_needs_no_free_space() {
+    use plantgw::spool::Spool;
+    let fs = Tmpfs::mount("1m");
+    let dir = fs.path.join("spool");
+    let mut spool = Spool::open(&dir, 1 << 20).expect("open spool on tmpfs");
+    for i in 0..3u8 {
+        spool
+            .append(&[i; 100])
+            .expect("append before the disk is full");
+    }
+    let (filled, why) = fill(&fs.path.join("filler"));
+    assert_eq!(
+        why.raw_os_error(),
+        Some(28),
+        "filler stopped on {why} after {filled} bytes"
+    );
+    assert!(
+        std::fs::write(fs.path.join("probe"), b"x").is_err(),
+        "the filesystem still takes a new file's data"
+    );
+    spool
+        .ack(2)
+        .unwrap_or_else(|e| panic!("ack on a full disk failed: {e}"));
+    drop(spool);
+    let mut spool = Spool::open(&dir, 1 << 20).expect("reopen spool on the full tmpfs");
+    let next = spool.peek().expect("peek").expect("seq 3 still spooled");
+    assert_eq!(next.seq, 3, "the ack made on the full disk did not persist");
+}
