@@ -14,16 +14,19 @@ pub enum SpoolError {
         #[source]
         source: io::Error,
     },
-    /// Another live process holds the spool.
+    /// Another running process holds the spool's flock (the kernel drops
+    /// it when that process ends, however it ends).
     #[error(
-        "spool {} is locked by process {pid} (lock file {}); stop that process, or delete the lock file if it is not a plantgw",
+        "spool {} is in use by another running process ({}; flock on {}); stop that process first",
         dir.display(),
+        pid.map_or_else(|| "its lock file names no pid".to_string(), |p| format!("process {p}")),
         path.display()
     )]
     Locked {
         dir: PathBuf,
         path: PathBuf,
-        pid: u32,
+        /// The pid the lock file names, if it names one.
+        pid: Option<u32>,
     },
     /// This process already has the spool open.
     #[error(

@@ -20,7 +20,7 @@
 //! A spool directory holds:
 //!
 //! ```text
-//! spool.lock                  owner pid, then "start=<ticks> boot=<id>" (lock.rs)
+//! spool.lock                  flock(2)ed while open; owner pid, for people (lock.rs)
 //! ack                         persisted ack position (ack.rs)
 //! 00000000000000000001.seg    segments, named by the seq they start at,
 //! 00000000000000000913.seg    20 digits so names sort like seqs
