@@ -11,9 +11,10 @@
 //!   [`Spool::peek`] again, also after a crash: the ack position is
 //!   persisted before `ack` returns. Delivery is at-least-once: records
 //!   after the last ack may be delivered twice around a crash.
-//! - Nothing appended is lost unless the `max_bytes` bound drops it (oldest
-//!   whole segments first, counted and logged) or the disk damages it
-//!   (skipped, counted and logged). Records are delivered in seq order.
+//! - Nothing appended is lost unless the `max_bytes` bound or a full disk
+//!   ([`Spool::shed_oldest`]) drops it (oldest whole segments first,
+//!   counted and logged) or the disk damages it (skipped, counted and
+//!   logged). Records are delivered in seq order.
 //!
 //! # On-disk format
 //!
