@@ -576,7 +576,9 @@ impl Spool {
 
     /// The oldest record not yet acknowledged, left in place.
     pub fn peek(&mut self) -> Result<Option<SpoolRecord>, SpoolError> {
-        let found = self.seek_unacked(true)?;
+        let found = self
+            .seek_unacked(true)
+            .inspect_err(|_| self.forget_reader_file())?;
         Ok(found.map(|f| SpoolRecord {
             seq: f.seq,
             payload: f.payload,
@@ -600,7 +602,8 @@ impl Spool {
         }
         self.ack_file.store(seq)?;
         self.acked = seq;
-        self.seek_unacked(false)?;
+        self.seek_unacked(false)
+            .inspect_err(|_| self.forget_reader_file())?;
         events::gauges(&self.stats());
         Ok(())
     }
@@ -697,6 +700,13 @@ impl Spool {
             dir::sync_dir(&self.dir)?;
         }
         Ok(found)
+    }
+
+    /// After a failed read the next attempt opens the segment afresh: the
+    /// handle may be what failed (a remounted disk, a replaced file).
+    fn forget_reader_file(&mut self) {
+        self.reader.file = None;
+        self.reader.verified = None;
     }
 
     fn advance(&mut self, next: u64) {

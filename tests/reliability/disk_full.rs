@@ -252,3 +252,68 @@ fn ack_needs_no_free_space() {
     let next = spool.peek().expect("peek").expect("seq 3 still spooled");
     assert_eq!(next.seq, 3, "the ack made on the full disk did not persist");
 }
+
+/// A spool read failing (here EISDIR: the oldest segment's name now names a
+/// directory) must not end delivery: the sender retries, and delivers once
+/// the disk reads again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sender_survives_a_failing_spool_read() {
+    use plantgw::historian::client::InfluxClient;
+    use plantgw::historian::pipeline::{sender_task, SharedSpool};
+    use plantgw::spool::Spool;
+    use std::sync::Arc;
+    use tokio_util::sync::CancellationToken;
+
+    let influx = InfluxD::start();
+    let q = query_client(&influx.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let mut spool = Spool::open(&spool_dir, 1 << 20).expect("open spool");
+    spool
+        .append(b"plc_status,plc=read_fault connected=true,requests=1i,errors=0i 1700000000000\n")
+        .expect("append");
+    let seg = std::fs::read_dir(&spool_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .expect("a segment");
+    let bytes = std::fs::read(&seg).unwrap();
+    std::fs::remove_file(&seg).unwrap();
+    std::fs::create_dir(&seg).unwrap();
+
+    let shared = SharedSpool::new(spool);
+    let client = InfluxClient::new(&crate::common::influx::v1_settings(
+        &influx.url,
+        super::DATABASE,
+        None,
+    ))
+    .expect("client");
+    let drain = CancellationToken::new();
+    let task = tokio::spawn(sender_task(
+        client,
+        shared.clone(),
+        Arc::new(plantgw::http::Health::default()),
+        drain.clone(),
+        Duration::from_secs(3),
+    ));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !task.is_finished(),
+        "the sender ended on a spool read error: {:?}",
+        task.await
+    );
+    std::fs::remove_dir(&seg).unwrap();
+    std::fs::write(&seg, &bytes).unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the spooled batch delivered once the spool reads again",
+        || async { (!status_ts(&q, "read_fault").await.is_empty()).then_some(()) },
+    )
+    .await;
+    drain.cancel();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("sender stops after drain")
+        .expect("sender task joins")
+        .expect("sender ends without error");
+}
