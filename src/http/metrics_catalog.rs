@@ -120,12 +120,12 @@ pub fn describe() {
     );
     describe_counter!(
         "plantgw_spool_dropped_records_total",
-        "Undelivered batches deleted because the spool was full"
+        "Undelivered batches deleted because the spool or its disk was full"
     );
     describe_counter!(
         "plantgw_spool_dropped_bytes_total",
         Unit::Bytes,
-        "Bytes of undelivered batches deleted because the spool was full"
+        "Bytes of undelivered batches deleted because the spool or its disk was full"
     );
     describe_counter!(
         "plantgw_spool_corrupt_records_total",
