@@ -144,6 +144,16 @@ pub fn describe() {
         "plantgw_status_reports_total",
         "gateway_status points spooled for InfluxDB"
     );
+    describe_gauge!(
+        "plantgw_build_info",
+        "Always 1; the labels name the running build's version and git commit"
+    );
+    metrics::gauge!(
+        "plantgw_build_info",
+        "version" => crate::telemetry::VERSION,
+        "commit" => crate::telemetry::COMMIT
+    )
+    .set(1.0);
     for (field, help) in KPI_GAUGES {
         describe_gauge!(format!("plantgw_kpi_{field}"), help);
     }
