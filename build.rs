@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 /// What goes into the binary: a change here makes the build `-dirty`.
-const INPUTS: [&str; 6] = [
+const INPUTS: [&str; 7] = [
+    "crates",
     "src",
     "build.rs",
     "Cargo.toml",
