@@ -11,12 +11,9 @@ use tokio_util::sync::CancellationToken;
 use super::critical::{Critical, Watch};
 use super::{AppError, RunOptions};
 use crate::config::{Settings, SpoolSettings};
-use crate::historian::client::InfluxClient;
-use crate::historian::pipeline::{
-    sender_task, writer_task, HistorianInput, PipelineError, SharedSpool,
-};
-use crate::historian::scan_encoder::ScanEncoder;
 use crate::http::Health;
+use crate::pipeline::{sender_task, writer_task, HistorianInput, PipelineError, SharedSpool};
+use crate::sink::influxdb::{InfluxClient, ScanEncoder};
 use crate::spool::Spool;
 
 /// Room for scans while a writer is being replaced.
@@ -168,7 +165,7 @@ fn spawn_sender(spool: &SharedSpool, client: InfluxClient, p: &Parts<'_>) -> Sen
 /// The gateway's own health as an InfluxDB series, for the Gateway health dashboard.
 fn spawn_status(spool: &SharedSpool, p: &Parts<'_>) -> (CancellationToken, JoinHandle<()>) {
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(crate::historian::self_status::run(
+    let task = tokio::spawn(crate::pipeline::self_status::run(
         p.settings.site.name.clone(),
         p.clock,
         spool.clone(),

@@ -3,7 +3,7 @@
 //! takes the spool's writes.
 //!
 //! It also keeps the two delivery counters the `gateway_status` series
-//! reports (see `historian::self_status`), since the sender already shares
+//! reports (see `pipeline::self_status`), since the sender already shares
 //! it with `/healthz`.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::historian::backlog::Trouble;
+use crate::pipeline::backlog::Trouble;
 
 #[derive(Default)]
 pub struct Health {

@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use plantgw::historian::query::QueryClient;
+use plantgw::sink::influxdb::query::QueryClient;
 
 use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use plantgw::app::{self, RunOptions};
-use plantgw::historian::query::QueryClient;
+use plantgw::sink::influxdb::query::QueryClient;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 

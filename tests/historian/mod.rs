@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plantgw::config::{ByteOrder, DataType, Plc, Table, Tag, TagId};
-use plantgw::historian::RetryPolicy;
 use plantgw::sample::{Quality, Reading, Scan, ScanStatus, Value};
+use plantgw::sink::influxdb::RetryPolicy;
 
 /// Fast, deterministic retries so error paths take milliseconds.
 pub fn fast_policy() -> RetryPolicy {

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use plantgw::historian::query::QueryClient;
+use plantgw::sink::influxdb::query::QueryClient;
 use plantsim::clock::PlantClock;
 use plantsim::map::PlantMap;
 use plantsim::simulator::{SimOptions, Simulator};

@@ -258,8 +258,8 @@ fn ack_needs_no_free_space() {
 /// the disk reads again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sender_survives_a_failing_spool_read() {
-    use plantgw::historian::client::InfluxClient;
-    use plantgw::historian::pipeline::{sender_task, SharedSpool};
+    use plantgw::pipeline::{sender_task, SharedSpool};
+    use plantgw::sink::influxdb::InfluxClient;
     use plantgw::spool::Spool;
     use std::sync::Arc;
     use tokio_util::sync::CancellationToken;

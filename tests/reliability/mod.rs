@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use plantgw::app::{self, RunOptions, Running};
 use plantgw::config::Settings;
-use plantgw::historian::query::QueryClient;
+use plantgw::sink::influxdb::query::QueryClient;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::influx::v1_settings;

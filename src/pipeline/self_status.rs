@@ -26,10 +26,10 @@ use plantgw_core::clock::PlantClock;
 use tokio_util::sync::CancellationToken;
 
 use super::batcher::Batch;
-use super::line::{encode_point, FieldValue, Point};
-use super::pipeline::SharedSpool;
+use super::SharedSpool;
 use crate::http::health::DeliveryCounts;
 use crate::http::Health;
+use crate::sink::influxdb::encoder::{encode_point, FieldValue, Point};
 use crate::spool::SpoolStats;
 
 pub const MEASUREMENT: &str = "gateway_status";
