@@ -1,10 +1,10 @@
 //! InfluxDB line protocol, appended into a caller-owned buffer.
 //!
-//! Pure and tokio-free. [`encode_point`] writes one generic [`Point`] (the
-//! KPI engine's output) through `influxdb_line_protocol`'s builder; the scan
-//! encoder uses the `push_*` helpers here to write pre-escaped tokens without
-//! re-escaping names every scan. Both must produce identical bytes for the
-//! same data, which the tests check.
+//! Pure and tokio-free. One set of token writers (`push_*`) does all
+//! escaping and value formatting: [`encode_point`] writes one generic
+//! [`Point`] (KPI results, `gateway_status`) with them, and the scan
+//! encoder ([`scan`]) keeps its per-tag state (names escaped once,
+//! deadbands, quality changes) and writes through the same functions.
 //!
 //! Rules enforced here, because InfluxDB would otherwise reject a whole batch
 //! or silently lose a line:
@@ -21,11 +21,9 @@
 pub mod scan;
 
 use std::borrow::Cow;
-use std::fmt::{self, Display};
+use std::fmt::Display;
 use std::io::Write as _;
 use std::ops::Range;
-
-use influxdb_line_protocol::builder::{self, LineProtocolBuilder};
 
 /// A field value of a generic point.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,22 +142,20 @@ fn check_name(kind: &'static str, s: &str) -> Result<(), LineError> {
     Ok(())
 }
 
-/// Borrowed field value, so the builder can format without cloning.
+/// Borrowed field value, so sorting the fields clones nothing.
 enum FieldRef<'a> {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(Cow<'a, str>),
+    Str(&'a str),
 }
 
-impl builder::FieldValue for &FieldRef<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FieldRef::Bool(b) => builder::FieldValue::fmt(b, f),
-            FieldRef::Int(i) => builder::FieldValue::fmt(i, f),
-            FieldRef::Float(x) => builder::FieldValue::fmt(x, f),
-            FieldRef::Str(s) => builder::FieldValue::fmt(&s.as_ref(), f),
-        }
+fn push_field(out: &mut Vec<u8>, v: &FieldRef<'_>) {
+    match v {
+        FieldRef::Bool(b) => push_bool(out, *b),
+        FieldRef::Int(i) => push_i64(out, *i),
+        FieldRef::Float(x) => push_f64(out, *x),
+        FieldRef::Str(s) => push_str_value(out, s),
     }
 }
 
@@ -209,7 +205,7 @@ pub fn encode_point(p: &Point, out: &mut Vec<u8>) -> Result<(), LineError> {
                 non_finite += 1;
                 continue;
             }
-            FieldValue::Str(s) => FieldRef::Str(sanitize_str(s)),
+            FieldValue::Str(s) => FieldRef::Str(s),
         };
         fields.push((k, v));
     }
@@ -221,27 +217,33 @@ pub fn encode_point(p: &Point, out: &mut Vec<u8>) -> Result<(), LineError> {
             key: w[0].0.to_string(),
         });
     }
-    let Some(((k0, v0), rest)) = fields.split_first() else {
+    if fields.is_empty() {
         return Err(LineError::NoFields {
             measurement: m.to_string(),
             non_finite,
         });
-    };
+    }
 
-    let b = LineProtocolBuilder::new_with(&mut *out).measurement(m);
-    let b = tags.iter().fold(b, |b, (k, v)| b.tag(k, v));
-    let b = b.field(k0, v0);
-    let b = rest.iter().fold(b, |b, (k, v)| b.field(k, v));
-    b.timestamp(p.ts_ms).close_line();
+    push_series(out, m, &tags);
+    for (i, (k, v)) in fields.iter().enumerate() {
+        out.push(if i == 0 { b' ' } else { b',' });
+        push_key(out, k);
+        out.push(b'=');
+        push_field(out, v);
+    }
+    out.push(b' ');
+    push_display(out, p.ts_ms);
+    out.push(b'\n');
     Ok(())
 }
 
-// ---- pre-escaped token writers for the scan encoder's hot path ----
+// ---- token writers, shared by points and scans ----
 //
-// The escaping below mirrors `influxdb_line_protocol::builder` exactly
-// (measurement: comma, space, backslash; keys and tag values: comma, equals,
-// space, backslash; string values: quote, backslash) so both paths agree.
-// All special characters are ASCII, so scanning bytes is UTF-8 safe.
+// Escaping follows the line protocol reference (measurement: comma, space,
+// backslash; keys and tag values: comma, equals, space, backslash; string
+// values: quote, backslash). The tests check it against
+// `influxdb_line_protocol`'s builder and parser. All special characters
+// are ASCII, so scanning bytes is UTF-8 safe.
 
 fn push_escaped(out: &mut Vec<u8>, s: &str, special: &[u8]) {
     let bytes = s.as_bytes();
@@ -290,15 +292,15 @@ pub(crate) fn push_display(out: &mut Vec<u8>, v: impl Display) {
 }
 
 /// Writes `measurement,tag=value,…` (sorted input expected, empty values
-/// skipped) through the builder, leaving the line open for fields.
+/// skipped), leaving the line open for fields.
 pub(crate) fn push_series(out: &mut Vec<u8>, measurement: &str, sorted_tags: &[(&str, &str)]) {
-    let b = LineProtocolBuilder::new_with(&mut *out).measurement(measurement);
-    // The builder is dropped mid-line on purpose: its bytes are already in
-    // `out`, and the caller appends the fields itself.
-    let _open = sorted_tags
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .fold(b, |b, (k, v)| b.tag(k, v));
+    push_escaped(out, measurement, b", ");
+    for (k, v) in sorted_tags.iter().filter(|(_, v)| !v.is_empty()) {
+        out.push(b',');
+        push_key(out, k);
+        out.push(b'=');
+        push_key(out, v);
+    }
 }
 
 // ---- batch bodies ----
