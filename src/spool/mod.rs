@@ -85,6 +85,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 mod ack;
+pub mod cursor;
 mod dir;
 mod error;
 mod events;
@@ -97,6 +98,7 @@ mod segment;
 #[cfg(test)]
 mod tests;
 
+pub use cursor::{Cursors, DEFAULT_SINK};
 pub use error::SpoolError;
 pub use record::RecordError;
 pub use scan::{decode_segment, DecodeStop, DecodedSegment, Skipped};
@@ -262,7 +264,7 @@ pub struct Spool {
     writer: Option<File>,
     reader: Reader,
     acked: u64,
-    ack_file: ack::AckFile,
+    cursors: cursor::Cursors,
     next_seq: u64,
     counters: Counters,
     // Last: released after every file above is closed.
@@ -467,8 +469,8 @@ impl Spool {
                 last,
             });
         }
-        self.ack_file.store(seq)?;
-        self.acked = seq;
+        self.cursors.advance(cursor::DEFAULT_SINK, seq)?;
+        self.acked = self.cursors.floor();
         self.seek_unacked(false)
             .inspect_err(|_| self.forget_reader_file())?;
         events::gauges(&self.stats());

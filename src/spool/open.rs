@@ -22,16 +22,9 @@ impl Spool {
         fs::create_dir_all(dir).map_err(|e| SpoolError::io("create spool directory", dir, e))?;
         let lock = lock::acquire(dir)?;
         let dir = dir.to_path_buf();
-        let (ack_file, loaded) = ack::AckFile::open(&dir)?;
-        let acked = match loaded {
-            ack::Loaded::Missing => 0,
-            ack::Loaded::Acked(seq) => seq,
-            ack::Loaded::Corrupt(reason) => {
-                // Delivering twice beats losing: the at-least-once side.
-                events::ack_file_unreadable(&dir.join(ack::FILE), &reason);
-                0
-            }
-        };
+        // One sink today; the spool keeps what its slowest cursor has not passed.
+        let cursors = cursor::Cursors::open(&dir, &[cursor::DEFAULT_SINK])?;
+        let acked = cursors.floor();
 
         let mut counters = Counters::default();
         let mut next_seq = acked.saturating_add(1).max(1);
@@ -117,7 +110,7 @@ impl Spool {
             writer: None,
             reader,
             acked,
-            ack_file,
+            cursors,
             next_seq,
             counters,
             lock,
