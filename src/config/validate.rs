@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use jiff::civil::Time;
 
+use super::names;
 use super::raw::*;
 use super::secret::Secret;
 use super::settings::*;
@@ -108,15 +109,8 @@ fn validate_site(s: &SiteConfig, issues: &mut Issues) -> Option<Site> {
 
 /// Measurement, field and tag values must be usable as InfluxDB identifiers.
 fn check_name(issues: &mut Issues, key: &str, v: &str) {
-    if v.trim().is_empty() {
-        issues.add(key, "must not be empty");
-    } else if v.starts_with('_') {
-        issues.add(
-            key,
-            format!("{v:?}: names starting with '_' are reserved by InfluxDB"),
-        );
-    } else if v.chars().any(|c| c.is_control()) {
-        issues.add(key, format!("{v:?} contains control characters"));
+    if let Err(e) = names::check_configured(v) {
+        issues.add(key, e.to_string());
     }
 }
 
@@ -371,7 +365,7 @@ fn validate_plc(i: usize, p: &PlcConfig, issues: &mut Issues) -> Option<Plc> {
     check_name(issues, &k("name"), &p.name);
     check_name(issues, &k("area"), &p.area);
     for (f, v) in [("name", &p.name), ("area", &p.area)] {
-        if let Err(e) = crate::historian::line::check_tag_value(v) {
+        if let Err(e) = names::check_tag_value(v) {
             issues.add(k(f), e.to_string());
         }
     }
@@ -442,10 +436,10 @@ fn validate_tag(
     check_name(issues, &k("name"), &t.name);
     check_name(issues, &k("equipment"), &t.equipment);
     // InfluxDB's own rules (reserved keys, comments, trailing backslash).
-    if let Err(e) = crate::historian::line::check_measurement(&t.equipment) {
+    if let Err(e) = names::check_measurement(&t.equipment) {
         issues.add(k("equipment"), e.to_string());
     }
-    if let Err(e) = crate::historian::line::check_key(&t.equipment, "field", &t.name) {
+    if let Err(e) = names::check_key(&t.equipment, "field", &t.name) {
         issues.add(k("name"), e.to_string());
     }
     let dt = t.data_type;
