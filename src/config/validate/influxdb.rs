@@ -6,13 +6,9 @@ use std::time::Duration;
 
 use super::{influxdb_target, resolve, Issues};
 use crate::config::raw::InfluxConfig;
-use crate::config::settings::InfluxSettings;
+use crate::config::settings::Influx;
 
-pub(super) fn validate(
-    c: &InfluxConfig,
-    base: &Path,
-    issues: &mut Issues,
-) -> Option<InfluxSettings> {
+pub(super) fn validate(c: &InfluxConfig, base: &Path, issues: &mut Issues) -> Option<Influx> {
     let before = issues.len();
     let url = c.url.trim_end_matches('/').to_string();
     let plain_remote = check_url(&url, issues);
@@ -22,7 +18,7 @@ pub(super) fn validate(
     if issues.len() > before {
         return None;
     }
-    Some(InfluxSettings {
+    Some(Influx {
         url,
         target: target?,
         batch_size: c.batch_size,

@@ -7,14 +7,14 @@ use jiff::civil::Time;
 
 use super::Issues;
 use crate::config::raw::KpiConfig;
-use crate::config::settings::{KpiSettings, Moisture, Plc, SpoolSettings, ThreeProductTags};
+use crate::config::settings::{Kpi, Moisture, Plc, Spool, ThreeProductTags};
 
 pub(super) fn validate(
     k: &KpiConfig,
     plcs: &[Plc],
-    spool: &Option<SpoolSettings>,
+    spool: &Option<Spool>,
     issues: &mut Issues,
-) -> Option<KpiSettings> {
+) -> Option<Kpi> {
     let before = issues.len();
     check_inputs(k, plcs, issues);
     let day_start = parse_hhmm(&k.day_start);
@@ -31,7 +31,7 @@ pub(super) fn validate(
     if issues.len() > before {
         return None;
     }
-    Some(KpiSettings {
+    Some(Kpi {
         day_start: day_start?,
         interval: Duration::from_secs(k.interval_s),
         target_tpd: k.target_tpd,
@@ -182,7 +182,7 @@ fn three_product(k: &KpiConfig, issues: &mut Issues) -> Option<ThreeProductTags>
 }
 
 /// Default: next to the spool directory, so one data directory holds both.
-fn state_file(k: &KpiConfig, spool: &Option<SpoolSettings>) -> PathBuf {
+fn state_file(k: &KpiConfig, spool: &Option<Spool>) -> PathBuf {
     k.state_file.clone().unwrap_or_else(|| match spool {
         Some(s) => s.dir.with_file_name("kpi-state.json"),
         None => PathBuf::from("var/kpi-state.json"),

@@ -3,12 +3,12 @@ use std::path::Path;
 
 use super::{resolve, Issues};
 use crate::config::raw::SpoolConfig;
-use crate::config::settings::SpoolSettings;
+use crate::config::settings::Spool;
 
 /// A spool smaller than a few batches cannot hold an outage worth surviving.
 const MIN_BYTES: u64 = 1 << 20;
 
-pub(super) fn validate(c: &SpoolConfig, base: &Path, issues: &mut Issues) -> Option<SpoolSettings> {
+pub(super) fn validate(c: &SpoolConfig, base: &Path, issues: &mut Issues) -> Option<Spool> {
     if c.max_bytes < MIN_BYTES {
         issues.add(
             "spool.max_bytes",
@@ -16,7 +16,7 @@ pub(super) fn validate(c: &SpoolConfig, base: &Path, issues: &mut Issues) -> Opt
         );
         return None;
     }
-    Some(SpoolSettings {
+    Some(Spool {
         dir: resolve(base, &c.dir),
         max_bytes: c.max_bytes,
     })
