@@ -35,8 +35,8 @@ pub enum NameError {
         kind: &'static str,
         key: String,
     },
-    /// The messages below are written under the config key they concern, so
-    /// they name the value but not the kind.
+    // The three below come from `check_configured` and are reported under
+    // the config key they concern, so they name the value but not the kind.
     #[error("must not be empty")]
     Blank,
     #[error("{0:?}: names starting with '_' are reserved by InfluxDB")]
