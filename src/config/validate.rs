@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use jiff::civil::Time;
 
+use super::kpi_inputs::{three_product_keys, KPI_INPUTS};
 use super::raw::*;
 use super::secret::Secret;
 use super::settings::*;
@@ -712,25 +713,9 @@ fn validate_kpi(
         ),
         Some(_) => {}
     };
-    for (key, v) in [
-        ("ore_totaliser", Some(&k.ore_totaliser)),
-        ("feed_ag", Some(&k.feed_ag)),
-        ("conc_ag", Some(&k.conc_ag)),
-        ("tail_ag", Some(&k.tail_ag)),
-        ("ore_rate", k.ore_rate.as_ref()),
-        ("mill_power", k.mill_power.as_ref()),
-        ("moisture_tag", k.moisture_tag.as_ref()),
-        ("feed_pb", k.feed_pb.as_ref()),
-        ("feed_zn", k.feed_zn.as_ref()),
-        ("conc_pb", k.conc_pb.as_ref()),
-        ("conc_zn", k.conc_zn.as_ref()),
-        ("zn_conc_pb", k.zn_conc_pb.as_ref()),
-        ("zn_conc_zn", k.zn_conc_zn.as_ref()),
-        ("tail_pb", k.tail_pb.as_ref()),
-        ("tail_zn", k.tail_zn.as_ref()),
-    ] {
-        if let Some(v) = v {
-            check_ref(key, v);
+    for s in &KPI_INPUTS {
+        if let Some(v) = k.input(s.input) {
+            check_ref(s.key, v);
         }
     }
     let day_start = parse_hhmm(&k.day_start);
@@ -782,33 +767,23 @@ fn validate_kpi(
             None
         }
     };
-    let three = [
-        &k.feed_pb,
-        &k.feed_zn,
-        &k.conc_pb,
-        &k.conc_zn,
-        &k.zn_conc_pb,
-        &k.zn_conc_zn,
-        &k.tail_pb,
-        &k.tail_zn,
-    ];
-    let given = three.iter().filter(|v| v.is_some()).count();
+    let given = three_product_keys()
+        .filter(|s| k.input(s.input).is_some())
+        .count();
     let three_product = match given {
         0 => None,
-        8 => Some(ThreeProductTags {
-            feed_pb: k.feed_pb.clone().unwrap_or_default(),
-            feed_zn: k.feed_zn.clone().unwrap_or_default(),
-            conc_pb: k.conc_pb.clone().unwrap_or_default(),
-            conc_zn: k.conc_zn.clone().unwrap_or_default(),
-            zn_conc_pb: k.zn_conc_pb.clone().unwrap_or_default(),
-            zn_conc_zn: k.zn_conc_zn.clone().unwrap_or_default(),
-            tail_pb: k.tail_pb.clone().unwrap_or_default(),
-            tail_zn: k.tail_zn.clone().unwrap_or_default(),
-        }),
+        n if n == three_product_keys().count() => Some(ThreeProductTags::from_inputs(|i| {
+            k.input(i).cloned().unwrap_or_default()
+        })),
         n => {
+            let keys: Vec<&str> = three_product_keys().map(|s| s.key).collect();
             issues.add(
                 "kpi.feed_pb",
-                format!("three-product recovery needs all 8 of feed_pb, feed_zn, conc_pb, conc_zn, zn_conc_pb, zn_conc_zn, tail_pb, tail_zn; {n} given"),
+                format!(
+                    "three-product recovery needs all {} of {}; {n} given",
+                    keys.len(),
+                    keys.join(", ")
+                ),
             );
             None
         }
