@@ -41,6 +41,7 @@
 //!   first sample starts an outage as without the restart; with no sample
 //!   at all for [`engine::RESTORE_WAIT`] the days close on what they have).
 mod accum;
+mod date_serde;
 pub mod day;
 pub mod engine;
 pub mod recompute;
