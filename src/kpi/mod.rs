@@ -8,10 +8,15 @@
 //! - [`recovery`]: two- and three-product formulas, ounces;
 //! - `track`, `accum`: held tag values and per-day accumulators;
 //! - [`engine`]: [`KpiEngine`], pure, time injected: `observe` scans,
-//!   `tick(now)` for `kpi` rows and `kpi_daily` rows;
+//!   `tick(now)` for `kpi` rows and `kpi_daily` rows; split into booking
+//!   (samples → accumulators), values (accumulator → KPI fields) and day
+//!   close;
+//! - the tags it reads are the declared inputs,
+//!   [`crate::config::KPI_INPUTS`], shared with validation and recompute;
 //! - [`report`]: [`KpiValues`], [`DailyKpi`], [`KpiSnapshot`] → points,
 //!   table, gauges;
-//! - [`state`]: [`KpiState`], atomic [`save_state`] / [`load_state`];
+//! - [`state`]: [`KpiState`], atomic [`save_state`] / [`load_state`]
+//!   (`date_serde` writes its days, and the reports', as `YYYY-MM-DD`);
 //! - [`recompute`]: rebuild a day from InfluxDB's raw series;
 //! - [`task`]: the async driver `plantgw run` uses.
 //!
