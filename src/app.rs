@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use plantsim::clock::PlantClock;
+use plantgw_core::clock::PlantClock;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "plantgw",
-    version,
+    version = crate::telemetry::LONG_VERSION,
     about = "Plant-floor SCADA gateway: Modbus TCP PLCs → InfluxDB, with production KPIs"
 )]
 pub struct Cli {
@@ -47,6 +47,7 @@ pub enum Command {
         json: bool,
     },
     /// Simulator + gateway + local InfluxDB in one command, with a live summary.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Recompute a past production day's KPIs from the raw series in InfluxDB.
     Kpi {
@@ -130,7 +131,7 @@ pub struct ClockArgs {
 }
 
 impl ClockArgs {
-    pub fn clock(&self) -> Result<plantsim::clock::PlantClock, String> {
+    pub fn clock(&self) -> Result<plantgw_core::clock::PlantClock, String> {
         if !(self.speed.is_finite() && self.speed > 0.0 && self.speed <= 100_000.0) {
             return Err(format!(
                 "--speed {} must be a number in (0, 100000]",
@@ -138,7 +139,7 @@ impl ClockArgs {
             ));
         }
         let now = jiff::Timestamp::now();
-        Ok(plantsim::clock::PlantClock::new(
+        Ok(plantgw_core::clock::PlantClock::new(
             self.start.unwrap_or(now),
             self.anchor.unwrap_or(now),
             self.speed,

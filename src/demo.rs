@@ -3,24 +3,23 @@
 //! summary in the terminal.
 //!
 //! InfluxDB: when nothing answers at the configured URL, `influxd` (Debian
-//! package `influxdb`) is started with its data under `var/influxdb`, and
-//! stopped again at the end.
+//! package `influxdb`) is started by [`crate::influxd`] with its data under
+//! `var/influxdb`, and stopped again at the end.
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use plantsim::clock::PlantClock;
+use plantgw_core::clock::PlantClock;
 use plantsim::map::PlantMap;
 use plantsim::scenario::Scenario;
 use plantsim::simulator::{SimOptions, Simulator};
-use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, RunOptions};
 use crate::cli::DemoArgs;
 use crate::config::{self, InfluxTarget, Settings};
 use crate::historian::QueryClient;
+use crate::influxd::Influxd;
 
 const DEFAULT_CONFIG: &str = "config/caylloma.toml";
 const VAR: &str = "var";
@@ -124,10 +123,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             s.records
         );
     }
-    if let Some(mut child) = influxd {
-        let _ = child.start_kill();
-        let _ = child.wait().await;
-    }
+    // Dropping it kills influxd, as before the launcher was shared.
+    drop(influxd);
     Ok(())
 }
 
@@ -167,7 +164,7 @@ fn print_summary(
 }
 
 /// Returns the influxd child when the demo had to start one.
-async fn ensure_influxdb(settings: &Settings, var: &Path) -> anyhow::Result<Option<Child>> {
+async fn ensure_influxdb(settings: &Settings, var: &Path) -> anyhow::Result<Option<Influxd>> {
     let url = settings.influx.url.clone();
     let http = crate::historian::client::build_http(&settings.influx)?;
     let ping = |http: reqwest::Client, url: String| async move {
@@ -185,45 +182,13 @@ async fn ensure_influxdb(settings: &Settings, var: &Path) -> anyhow::Result<Opti
             bail!("nothing answers at {url}; the demo only starts a local InfluxDB for a 127.0.0.1 URL");
         }
         let port = parsed.port_or_known_default().unwrap_or(8086);
-        let Some(influxd) = which("influxd") else {
-            bail!("nothing answers at {url} and `influxd` is not installed: apt-get install influxdb (or run scripts/setup)");
-        };
         let dir = std::path::absolute(var.join("influxdb")).context("var/influxdb")?;
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let rpc = free_port().context("choosing a port for influxd's RPC service")?;
+        let started = Influxd::start_async(dir.clone(), Some(port))
+            .await
+            .with_context(|| format!("nothing answers at {url}"))?;
         let d = dir.display();
-        let conf = format!(
-            "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n[meta]\n  dir = \"{d}/meta\"\n[data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n[http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n[monitor]\n  store-enabled = false\n[logging]\n  level = \"warn\"\n"
-        );
-        let conf_path = dir.join("influxdb.conf");
-        std::fs::write(&conf_path, conf)
-            .with_context(|| format!("writing {}", conf_path.display()))?;
-        let log = std::fs::File::create(dir.join("influxd.log")).context("influxd log")?;
-        let c = Command::new(influxd)
-            .arg("run")
-            .arg("-config")
-            .arg(&conf_path)
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting influxd")?;
-        child = Some(c);
-        let mut up = false;
-        for _ in 0..100 {
-            if ping(http.clone(), url.clone()).await {
-                up = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        if !up {
-            bail!(
-                "influxd did not answer at {url} within 10 s; see {}/influxd.log",
-                d
-            );
-        }
         println!("started influxd at {url} (data in {d})");
+        child = Some(started);
     }
     if let InfluxTarget::V1 { database, .. } = &settings.influx.target {
         QueryClient::new(&settings.influx)?
@@ -233,18 +198,4 @@ async fn ensure_influxdb(settings: &Settings, var: &Path) -> anyhow::Result<Opti
             .with_context(|| format!("creating database {database}"))?;
     }
     Ok(child)
-}
-
-fn which(bin: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(bin))
-            .find(|c| c.is_file())
-    })
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }

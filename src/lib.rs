@@ -10,9 +10,12 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dashboards;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod historian;
 pub mod http;
+#[cfg(feature = "demo")]
+pub mod influxd;
 pub mod kpi;
 pub mod kpi_cmd;
 pub mod modbus;

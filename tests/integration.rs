@@ -5,3 +5,4 @@ mod historian;
 mod kpi;
 mod ops;
 mod reliability;
+mod workspace;

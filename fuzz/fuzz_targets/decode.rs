@@ -8,26 +8,12 @@ use plantgw::config::{ByteOrder, DataType, Table, Tag, TagId};
 use plantgw::modbus::decode::{decode_bit_tag, decode_register_tag};
 use plantgw::sample::Value;
 
-const TYPES: [DataType; 10] = [
-    DataType::Bool,
-    DataType::U16,
-    DataType::I16,
-    DataType::U32,
-    DataType::I32,
-    DataType::U64,
-    DataType::I64,
-    DataType::F32,
-    DataType::F64,
-    DataType::String,
-];
-const ORDERS: [ByteOrder; 4] = [ByteOrder::ABCD, ByteOrder::CDAB, ByteOrder::BADC, ByteOrder::DCBA];
-
 fuzz_target!(|data: &[u8]| {
     if data.len() < 8 {
         return;
     }
-    let dt = TYPES[data[0] as usize % TYPES.len()];
-    let order = ORDERS[data[1] as usize % ORDERS.len()];
+    let dt = DataType::ALL[data[0] as usize % DataType::ALL.len()];
+    let order = ByteOrder::ALL[data[1] as usize % ByteOrder::ALL.len()];
     let length = u16::from(data[2] % 8);
     let address = u16::from(data[3] % 16);
     let block_start = u16::from(data[4] % 16);

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::map::{MapKind, PlantMap, PlcSpec, Source, TagSpec};
 use crate::model::Signal;
-use crate::registers::{DataType, Table, Value, WordOrder};
+use crate::registers::{ByteOrder, DataType, Table, Value};
 use crate::synthetic::{SyntheticKind, TagTraits};
 
 #[derive(Debug, thiserror::Error)]
@@ -198,15 +198,15 @@ fn tag_spec(t: RawTag) -> Result<TagSpec, (&'static str, String)> {
         ),
     ))?;
     let order = match &t.order {
-        Some(o) => WordOrder::parse(o)
+        Some(o) => ByteOrder::parse(o)
             .ok_or(("order", format!("{o:?} is not ABCD, CDAB, BADC or DCBA")))?,
-        None => WordOrder::Abcd,
+        None => ByteOrder::ABCD,
     };
-    if table.is_bit() && data_type != DataType::Bool {
+    if table.is_bits() && data_type != DataType::Bool {
         return Err(("type", format!("a {table} holds bits, not {data_type}")));
     }
     if let Some(bit) = t.bit {
-        if table.is_bit() || data_type != DataType::Bool || bit > 15 {
+        if table.is_bits() || data_type != DataType::Bool || bit > 15 {
             return Err(("bit", "needs a bool in a register table and 0..=15".into()));
         }
     }
@@ -225,10 +225,10 @@ fn tag_spec(t: RawTag) -> Result<TagSpec, (&'static str, String)> {
     }
     let address = u16::try_from(t.address)
         .map_err(|_| ("address", format!("{} is above 65535", t.address)))?;
-    let width = if table.is_bit() || t.bit.is_some() {
+    let width = if table.is_bits() || t.bit.is_some() {
         1
     } else {
-        u32::from(data_type.words(length))
+        u32::from(data_type.registers(length))
     };
     if t.address + width > 65_536 {
         return Err(("address", "the value runs past register 65535".into()));

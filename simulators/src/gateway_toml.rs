@@ -66,7 +66,7 @@ fn render_tag(out: &mut String, t: &TagSpec) {
     let _ = writeln!(out, "table = {}", quote(t.table.as_str()));
     let _ = writeln!(out, "address = {}", t.address);
     let _ = writeln!(out, "type = {}", quote(t.data_type.as_str()));
-    if t.data_type.words(t.length) > 1 && t.data_type != DataType::String {
+    if t.data_type.registers(t.length) > 1 && t.data_type != DataType::String {
         let _ = writeln!(out, "order = {}", quote(t.order.as_str()));
     }
     if let Some(bit) = t.bit {

@@ -9,7 +9,7 @@
 //! - [`sim::SimCore`] is the deterministic core (model, scenario, truth)
 //!   stepped in one-second slices of plant time, usable without any I/O.
 //!
-//! Modules: `clock` (shared plant clock), `model/` (crushing, grinding,
+//! Modules: `clock` (the plant clock, re-exported from plantgw-core), `model/` (crushing, grinding,
 //! flotation dynamics), `registers` (value ↔ register encoding), `map`,
 //! `image` (a PLC's four tables), `frame` (Modbus TCP framing, hostile-input
 //! safe), `service` (strict request handling), `server` (listeners and comms
@@ -17,7 +17,8 @@
 //! gateway config), `gateway_toml`, `load` (synthetic PLCs for benchmarks),
 //! `simulator` (wiring it together).
 
-pub mod clock;
+/// The plant clock, shared with the gateway through plantgw-core.
+pub use plantgw_core::clock;
 pub mod error;
 pub mod frame;
 pub mod from_config;

@@ -27,7 +27,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::SimError;
 use crate::gateway_toml;
 use crate::map::{MapKind, PlantMap, PlcSpec, Source, TagSpec};
-use crate::registers::{DataType, Table, WordOrder};
+use crate::registers::{ByteOrder, DataType, Table};
 use crate::synthetic::SyntheticKind;
 
 /// `PLCSxTAGS`, e.g. `100x1000`.
@@ -248,12 +248,12 @@ fn pick_kind(rng: &mut ChaCha8Rng) -> Kind {
     Kind::F32
 }
 
-fn pick_order(rng: &mut ChaCha8Rng) -> WordOrder {
+fn pick_order(rng: &mut ChaCha8Rng) -> ByteOrder {
     match rng.random_range(0..20u32) {
-        0..=10 => WordOrder::Abcd,
-        11..=15 => WordOrder::Cdab,
-        16..=17 => WordOrder::Badc,
-        _ => WordOrder::Dcba,
+        0..=10 => ByteOrder::ABCD,
+        11..=15 => ByteOrder::CDAB,
+        16..=17 => ByteOrder::BADC,
+        _ => ByteOrder::DCBA,
     }
 }
 
@@ -323,7 +323,7 @@ fn base_tag(equipment: &str, name: String, table: Table, address: u32) -> TagSpe
         // plc_tags keeps every device inside the 16-bit address space.
         address: address.min(u32::from(u16::MAX)) as u16,
         data_type: DataType::F32,
-        order: WordOrder::Abcd,
+        order: ByteOrder::ABCD,
         bit: None,
         length: 0,
         scale: 1.0,
@@ -358,7 +358,7 @@ fn register_tag(
     kind: Kind,
     table: Table,
     address: u32,
-    order: WordOrder,
+    order: ByteOrder,
     rng: &mut ChaCha8Rng,
 ) -> TagSpec {
     let lo = f64::from(rng.random_range(0..50u32)) * 10.0;
@@ -466,7 +466,7 @@ mod tests {
             ] {
                 assert!(plc.tags.iter().any(|t| t.data_type == ty), "{ty}");
             }
-            assert!(plc.tags.iter().any(|t| t.order == WordOrder::Cdab));
+            assert!(plc.tags.iter().any(|t| t.order == ByteOrder::CDAB));
             assert!(plc.tags.iter().any(|t| t.table == Table::Input));
             // No two tags share a register except as different bits, and
             // (equipment, name) is unique.

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use crate::model::{
     CrushingSignal as C, FlotationSignal as F, GrindingSignal as G, Metal, Signal, Stream,
 };
-use crate::registers::{DataType, Encoding, Table, WordOrder};
+use crate::registers::{ByteOrder, DataType, Encoding, Table};
 use crate::synthetic::SyntheticKind;
 
 /// Where a tag's value comes from.
@@ -34,7 +34,7 @@ pub struct TagSpec {
     /// 0-based protocol address.
     pub address: u16,
     pub data_type: DataType,
-    pub order: WordOrder,
+    pub order: ByteOrder,
     /// Bool taken from one bit of a register (0 = LSB).
     pub bit: Option<u8>,
     /// Registers, for strings.
@@ -61,10 +61,10 @@ impl TagSpec {
 
     /// Addresses occupied in its table.
     pub fn width(&self) -> u16 {
-        if self.table.is_bit() || self.bit.is_some() {
+        if self.table.is_bits() || self.bit.is_some() {
             1
         } else {
-            self.data_type.words(self.length)
+            self.data_type.registers(self.length)
         }
     }
 
@@ -183,7 +183,7 @@ struct Def {
     table: Table,
     address: u16,
     ty: DataType,
-    order: WordOrder,
+    order: ByteOrder,
     bit: Option<u8>,
     length: u16,
     scale: f64,
@@ -230,7 +230,7 @@ const BASE: Def = Def {
     table: Table::Holding,
     address: 0,
     ty: DataType::U16,
-    order: WordOrder::Abcd,
+    order: ByteOrder::ABCD,
     bit: None,
     length: 0,
     scale: 1.0,
@@ -328,7 +328,7 @@ const CRUSHING: &[Def] = &[
     status_bit(Table::Input, 20, 1, "apron_feeder", "tripped", c(C::ApronFeederTripped), "Apron feeder tripped (status word bit 1)"),
     status_bit(Table::Input, 20, 2, "crusher_conveyor", "running", c(C::ConveyorRunning), "Crusher discharge conveyor running (bit 2)"),
     status_bit(Table::Input, 20, 3, "jaw_crusher", "level_control_ok", c(C::LevelControlAuto), "Level control healthy (bit 3)"),
-    Def { table: Table::Input, address: 30, ty: DataType::U32, order: WordOrder::Cdab, scale: 0.1, equipment: "jaw_crusher", name: "run_hours_h", unit: "h", min: Some(0.0), source: c(C::RunHours), description: "Jaw crusher hour meter", ..BASE },
+    Def { table: Table::Input, address: 30, ty: DataType::U32, order: ByteOrder::CDAB, scale: 0.1, equipment: "jaw_crusher", name: "run_hours_h", unit: "h", min: Some(0.0), source: c(C::RunHours), description: "Jaw crusher hour meter", ..BASE },
     // Holding registers: operator settings and identification.
     Def { table: Table::Holding, address: 0, scale: 0.1, equipment: "jaw_crusher", name: "css_setpoint_mm", unit: "mm", min: Some(50.0), max: Some(100.0), source: c(C::CssSetpoint), description: "Closed-side setting, operator set", ..BASE },
     Def { table: Table::Holding, address: 1, scale: 0.1, equipment: "fine_ore_bin", name: "start_level_pct", unit: "%", min: Some(0.0), max: Some(100.0), source: c(C::BinStartLevel), description: "Crusher starts at or below this bin level", ..BASE },
@@ -350,10 +350,10 @@ const GRINDING: &[Def] = &[
     flag(Table::Discrete, 4, "mill_feed_belt", "running", g(G::BeltRunning), "Mill feed belt running"),
     flag(Table::Discrete, 5, "mill_feed_belt", "no_feed_alarm", g(G::NoFeedAlarm), "Belt running with under 5 t/h for a minute"),
     // Belt-scale integrator block (BW500-style: CDAB floats, u32 totaliser high word first).
-    Def { table: Table::Holding, address: 0, ty: DataType::F32, order: WordOrder::Cdab, equipment: "mill_feed_belt", name: "feed_rate_tph", unit: "t/h", min: Some(0.0), max: Some(60.0), source: g(G::BeltRate), description: "Mill feed rate, wet", ..BASE },
+    Def { table: Table::Holding, address: 0, ty: DataType::F32, order: ByteOrder::CDAB, equipment: "mill_feed_belt", name: "feed_rate_tph", unit: "t/h", min: Some(0.0), max: Some(60.0), source: g(G::BeltRate), description: "Mill feed rate, wet", ..BASE },
     Def { table: Table::Holding, address: 2, ty: DataType::U32, scale: 0.001, equipment: "mill_feed_belt", name: "total_t", unit: "t", min: Some(0.0), max: Some(TOTALISER_MAX_T), source: g(G::BeltTotal), description: "Belt-scale totaliser, wet tonnes (wraps at 4,294,967.296 t)", ..BASE },
-    Def { table: Table::Holding, address: 4, ty: DataType::F32, order: WordOrder::Cdab, equipment: "mill_feed_belt", name: "belt_speed_ms", unit: "m/s", min: Some(0.0), max: Some(3.0), source: g(G::BeltSpeed), description: "Belt speed", ..BASE },
-    Def { table: Table::Holding, address: 6, ty: DataType::F32, order: WordOrder::Cdab, equipment: "mill_feed_belt", name: "belt_load_kgm", unit: "kg/m", min: Some(0.0), max: Some(100.0), source: g(G::BeltLoad), description: "Belt loading", ..BASE },
+    Def { table: Table::Holding, address: 4, ty: DataType::F32, order: ByteOrder::CDAB, equipment: "mill_feed_belt", name: "belt_speed_ms", unit: "m/s", min: Some(0.0), max: Some(3.0), source: g(G::BeltSpeed), description: "Belt speed", ..BASE },
+    Def { table: Table::Holding, address: 6, ty: DataType::F32, order: ByteOrder::CDAB, equipment: "mill_feed_belt", name: "belt_load_kgm", unit: "kg/m", min: Some(0.0), max: Some(100.0), source: g(G::BeltLoad), description: "Belt loading", ..BASE },
     Def { table: Table::Holding, address: 8, scale: 0.01, equipment: "mill_feed_belt", name: "moisture_pct", unit: "%", min: Some(0.0), max: Some(20.0), source: g(G::Moisture), description: "Ore moisture (NIR analyser over the belt)", ..BASE },
     Def { table: Table::Holding, address: 20, scale: 0.1, equipment: "mill_feed_belt", name: "feed_setpoint_tph", unit: "t/h", min: Some(0.0), max: Some(60.0), source: g(G::FeedSetpoint), description: "Feeder rate setpoint, wet", ..BASE },
     Def { table: Table::Holding, address: 40, ty: DataType::String, length: 8, equipment: "mill_feed_belt", name: "integrator_model", source: DefSource::Text("BW500 V4.2"), description: "Belt-scale integrator model and firmware", ..BASE },
@@ -364,9 +364,9 @@ const GRINDING: &[Def] = &[
     Def { table: Table::Input, address: 2, ty: DataType::I16, scale: 0.1, equipment: "ball_mill", name: "bearing_de_temp_c", unit: "°C", min: Some(-20.0), max: Some(120.0), source: g(G::BearingDe), description: "Drive-end bearing temperature (alarm 70, trip 75)", ..BASE },
     Def { table: Table::Input, address: 3, ty: DataType::I16, scale: 0.1, equipment: "ball_mill", name: "bearing_nde_temp_c", unit: "°C", min: Some(-20.0), max: Some(120.0), source: g(G::BearingNde), description: "Non-drive-end bearing temperature (alarm 70, trip 75)", ..BASE },
     Def { table: Table::Input, address: 4, scale: 0.01, equipment: "ball_mill", name: "discharge_density_pct", unit: "% solids", min: Some(0.0), max: Some(100.0), source: g(G::DischargeDensity), description: "Mill discharge density", ..BASE },
-    Def { table: Table::Input, address: 10, ty: DataType::F32, order: WordOrder::Badc, equipment: "cyclone", name: "feed_pressure_kpa", unit: "kPa", min: Some(0.0), max: Some(250.0), source: g(G::CyclonePressure), description: "Cyclone feed pressure", ..BASE },
-    Def { table: Table::Input, address: 12, ty: DataType::F32, order: WordOrder::Badc, equipment: "cyclone", name: "overflow_density_pct", unit: "% solids", min: Some(0.0), max: Some(60.0), source: g(G::OverflowDensity), description: "Cyclone overflow density", ..BASE },
-    Def { table: Table::Input, address: 14, ty: DataType::F32, order: WordOrder::Dcba, equipment: "cyclone", name: "overflow_p80_um", unit: "µm", min: Some(0.0), max: Some(500.0), source: g(G::OverflowP80), description: "Cyclone overflow P80 (particle-size analyser)", ..BASE },
+    Def { table: Table::Input, address: 10, ty: DataType::F32, order: ByteOrder::BADC, equipment: "cyclone", name: "feed_pressure_kpa", unit: "kPa", min: Some(0.0), max: Some(250.0), source: g(G::CyclonePressure), description: "Cyclone feed pressure", ..BASE },
+    Def { table: Table::Input, address: 12, ty: DataType::F32, order: ByteOrder::BADC, equipment: "cyclone", name: "overflow_density_pct", unit: "% solids", min: Some(0.0), max: Some(60.0), source: g(G::OverflowDensity), description: "Cyclone overflow density", ..BASE },
+    Def { table: Table::Input, address: 14, ty: DataType::F32, order: ByteOrder::DCBA, equipment: "cyclone", name: "overflow_p80_um", unit: "µm", min: Some(0.0), max: Some(500.0), source: g(G::OverflowP80), description: "Cyclone overflow P80 (particle-size analyser)", ..BASE },
     Def { table: Table::Input, address: 20, ty: DataType::F64, equipment: "ball_mill", name: "energy_kwh", unit: "kWh", min: Some(0.0), source: g(G::MillEnergy), description: "Mill motor energy meter", ..BASE },
     Def { table: Table::Input, address: 24, ty: DataType::U64, equipment: "ball_mill", name: "revolutions", unit: "rev", min: Some(0.0), source: g(G::MillRevolutions), description: "Mill shell revolution counter", ..BASE },
     Def { table: Table::Input, address: 30, ty: DataType::U32, scale: 0.1, equipment: "ball_mill", name: "run_hours_h", unit: "h", min: Some(0.0), source: g(G::MillRunHours), description: "Ball mill hour meter", ..BASE },
@@ -412,10 +412,10 @@ const FLOTATION: &[Def] = &[
     Def { table: Table::Input, address: 120, scale: 0.01, equipment: "pb_conditioner", name: "ph", unit: "pH", min: Some(0.0), max: Some(14.0), source: f(F::PbPh), description: "Pb circuit pH", ..BASE },
     Def { table: Table::Input, address: 121, scale: 0.01, equipment: "zn_conditioner", name: "ph", unit: "pH", min: Some(0.0), max: Some(14.0), source: f(F::ZnPh), description: "Zn circuit pH", ..BASE },
     // Reagent dosing (dosing skid reports CDAB floats).
-    Def { table: Table::Holding, address: 0, ty: DataType::F32, order: WordOrder::Cdab, equipment: "reagents", name: "xanthate_gpt", unit: "g/t", min: Some(0.0), max: Some(100.0), source: f(F::Xanthate), description: "Xanthate (collector) dosing", ..BASE },
-    Def { table: Table::Holding, address: 2, ty: DataType::F32, order: WordOrder::Cdab, equipment: "reagents", name: "znso4_gpt", unit: "g/t", min: Some(0.0), max: Some(1000.0), source: f(F::ZnSo4), description: "Zinc sulphate (depressant) dosing", ..BASE },
-    Def { table: Table::Holding, address: 4, ty: DataType::F32, order: WordOrder::Cdab, equipment: "reagents", name: "cuso4_gpt", unit: "g/t", min: Some(0.0), max: Some(1000.0), source: f(F::CuSo4), description: "Copper sulphate (activator) dosing", ..BASE },
-    Def { table: Table::Holding, address: 6, ty: DataType::F32, order: WordOrder::Cdab, equipment: "reagents", name: "frother_gpt", unit: "g/t", min: Some(0.0), max: Some(60.0), source: f(F::Frother), description: "Frother dosing", ..BASE },
+    Def { table: Table::Holding, address: 0, ty: DataType::F32, order: ByteOrder::CDAB, equipment: "reagents", name: "xanthate_gpt", unit: "g/t", min: Some(0.0), max: Some(100.0), source: f(F::Xanthate), description: "Xanthate (collector) dosing", ..BASE },
+    Def { table: Table::Holding, address: 2, ty: DataType::F32, order: ByteOrder::CDAB, equipment: "reagents", name: "znso4_gpt", unit: "g/t", min: Some(0.0), max: Some(1000.0), source: f(F::ZnSo4), description: "Zinc sulphate (depressant) dosing", ..BASE },
+    Def { table: Table::Holding, address: 4, ty: DataType::F32, order: ByteOrder::CDAB, equipment: "reagents", name: "cuso4_gpt", unit: "g/t", min: Some(0.0), max: Some(1000.0), source: f(F::CuSo4), description: "Copper sulphate (activator) dosing", ..BASE },
+    Def { table: Table::Holding, address: 6, ty: DataType::F32, order: ByteOrder::CDAB, equipment: "reagents", name: "frother_gpt", unit: "g/t", min: Some(0.0), max: Some(60.0), source: f(F::Frother), description: "Frother dosing", ..BASE },
     Def { table: Table::Holding, address: 20, equipment: "pb_rougher", name: "level_setpoint_mm", unit: "mm", min: Some(0.0), max: Some(500.0), source: f(F::PbRougherLevelSetpoint), description: "Pb rougher level setpoint", ..BASE },
     Def { table: Table::Holding, address: 100, ty: DataType::String, length: 8, equipment: "analyser", name: "model", source: DefSource::Text("COURIER 6 SL"), description: "On-stream analyser model", ..BASE },
 ];
@@ -446,7 +446,7 @@ mod tests {
         ] {
             assert!(tags.iter().any(|t| t.data_type == ty), "{ty}");
         }
-        for order in WordOrder::ALL {
+        for order in ByteOrder::ALL {
             assert!(tags.iter().any(|t| t.order == order), "{order}");
         }
         assert!(tags.iter().any(|t| t.bit.is_some()));

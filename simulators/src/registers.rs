@@ -7,172 +7,11 @@
 //! register. Strings are two ASCII characters per register, high byte first,
 //! NUL padded. value = raw × scale + offset, so raw = (value − offset) / scale.
 
-use std::fmt;
-
-/// One of the four Modbus data tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Table {
-    Coil,
-    Discrete,
-    Input,
-    Holding,
-}
-
-impl Table {
-    pub const ALL: [Table; 4] = [Table::Coil, Table::Discrete, Table::Input, Table::Holding];
-
-    /// Coils and discrete inputs hold bits; the other two hold 16-bit registers.
-    pub fn is_bit(self) -> bool {
-        matches!(self, Table::Coil | Table::Discrete)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Table::Coil => "coil",
-            Table::Discrete => "discrete",
-            Table::Input => "input",
-            Table::Holding => "holding",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Table> {
-        Table::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-}
-
-impl fmt::Display for Table {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The gateway's tag types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DataType {
-    Bool,
-    U16,
-    I16,
-    U32,
-    I32,
-    U64,
-    I64,
-    F32,
-    F64,
-    String,
-}
-
-impl DataType {
-    pub const ALL: [DataType; 10] = [
-        DataType::Bool,
-        DataType::U16,
-        DataType::I16,
-        DataType::U32,
-        DataType::I32,
-        DataType::U64,
-        DataType::I64,
-        DataType::F32,
-        DataType::F64,
-        DataType::String,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DataType::Bool => "bool",
-            DataType::U16 => "u16",
-            DataType::I16 => "i16",
-            DataType::U32 => "u32",
-            DataType::I32 => "i32",
-            DataType::U64 => "u64",
-            DataType::I64 => "i64",
-            DataType::F32 => "f32",
-            DataType::F64 => "f64",
-            DataType::String => "string",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<DataType> {
-        DataType::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
-    /// Registers occupied in a register table (`length` is only used by strings).
-    pub fn words(self, length: u16) -> u16 {
-        match self {
-            DataType::Bool | DataType::U16 | DataType::I16 => 1,
-            DataType::U32 | DataType::I32 | DataType::F32 => 2,
-            DataType::U64 | DataType::I64 | DataType::F64 => 4,
-            DataType::String => length,
-        }
-    }
-
-    pub fn is_integer(self) -> bool {
-        matches!(
-            self,
-            DataType::U16
-                | DataType::I16
-                | DataType::U32
-                | DataType::I32
-                | DataType::U64
-                | DataType::I64
-        )
-    }
-
-    /// Inclusive raw range of an integer type, as i128 so every type fits.
-    fn int_range(self) -> Option<(i128, i128)> {
-        match self {
-            DataType::U16 => Some((0, u16::MAX as i128)),
-            DataType::I16 => Some((i16::MIN as i128, i16::MAX as i128)),
-            DataType::U32 => Some((0, u32::MAX as i128)),
-            DataType::I32 => Some((i32::MIN as i128, i32::MAX as i128)),
-            DataType::U64 => Some((0, u64::MAX as i128)),
-            DataType::I64 => Some((i64::MIN as i128, i64::MAX as i128)),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for DataType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Byte/word order of multi-register values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum WordOrder {
-    #[default]
-    Abcd,
-    Cdab,
-    Badc,
-    Dcba,
-}
-
-impl WordOrder {
-    pub const ALL: [WordOrder; 4] = [
-        WordOrder::Abcd,
-        WordOrder::Cdab,
-        WordOrder::Badc,
-        WordOrder::Dcba,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WordOrder::Abcd => "ABCD",
-            WordOrder::Cdab => "CDAB",
-            WordOrder::Badc => "BADC",
-            WordOrder::Dcba => "DCBA",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<WordOrder> {
-        WordOrder::ALL.into_iter().find(|o| o.as_str() == s)
-    }
-}
-
-impl fmt::Display for WordOrder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use plantgw_core::codec::arrange;
+use plantgw_core::codec::{decode_raw, Raw};
+// The vocabulary is the gateway's, shared through plantgw-core; re-exported
+// here because the whole simulator names it through this module.
+pub use plantgw_core::register::{ByteOrder, DataType, Table};
 
 /// A value as the plant model (or a synthetic generator) produces it, in
 /// engineering units.
@@ -210,7 +49,7 @@ impl Value {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Encoding {
     pub data_type: DataType,
-    pub order: WordOrder,
+    pub order: ByteOrder,
     /// Registers, for strings.
     pub length: u16,
     pub scale: f64,
@@ -219,40 +58,8 @@ pub struct Encoding {
 
 impl Encoding {
     pub fn words(&self) -> u16 {
-        self.data_type.words(self.length)
+        self.data_type.registers(self.length)
     }
-}
-
-/// Lay out big-endian value bytes as registers in `order`.
-pub fn arrange(be: &[u8], order: WordOrder) -> Vec<u16> {
-    let words: Vec<u16> = be
-        .chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
-        .collect();
-    if words.len() < 2 {
-        return words;
-    }
-    match order {
-        WordOrder::Abcd => words,
-        WordOrder::Cdab => words.into_iter().rev().collect(),
-        WordOrder::Badc => words.into_iter().map(u16::swap_bytes).collect(),
-        WordOrder::Dcba => words.into_iter().rev().map(u16::swap_bytes).collect(),
-    }
-}
-
-/// Inverse of [`arrange`]: registers back to big-endian value bytes.
-pub fn unarrange(regs: &[u16], order: WordOrder) -> Vec<u8> {
-    let words: Vec<u16> = if regs.len() < 2 {
-        regs.to_vec()
-    } else {
-        match order {
-            WordOrder::Abcd => regs.to_vec(),
-            WordOrder::Cdab => regs.iter().rev().copied().collect(),
-            WordOrder::Badc => regs.iter().map(|w| w.swap_bytes()).collect(),
-            WordOrder::Dcba => regs.iter().rev().map(|w| w.swap_bytes()).collect(),
-        }
-    };
-    words.iter().flat_map(|w| w.to_be_bytes()).collect()
 }
 
 fn raw_number(value: &Value, enc: &Encoding) -> f64 {
@@ -282,7 +89,7 @@ pub fn encode(value: &Value, enc: &Encoding) -> Vec<u16> {
             let raw = raw_number(value, enc);
             let int = integer_raw(raw, int_type, matches!(value, Value::Counter(_)));
             let bytes = int.to_be_bytes();
-            let width = usize::from(int_type.words(0)) * 2;
+            let width = usize::from(int_type.registers(0)) * 2;
             arrange(&bytes[16 - width..], enc.order)
         }
     }
@@ -291,14 +98,14 @@ pub fn encode(value: &Value, enc: &Encoding) -> Vec<u16> {
 /// The raw integer as it sits in the device: two's complement in the type's
 /// width, returned as the low bits of an i128.
 fn integer_raw(raw: f64, data_type: DataType, wraps: bool) -> i128 {
-    let Some((lo, hi)) = data_type.int_range() else {
+    let Some((lo, hi)) = data_type.integer_range() else {
         return 0;
     };
     if !raw.is_finite() {
         return 0;
     }
     let rounded = raw.round();
-    let bits = u32::from(data_type.words(0)) * 16;
+    let bits = u32::from(data_type.registers(0)) * 16;
     let modulus: i128 = 1i128 << bits;
     let value = if wraps {
         // f64 → i128 saturates, which is fine: counters never approach 2^127.
@@ -339,7 +146,6 @@ pub fn decode(regs: &[u16], enc: &Encoding) -> Option<Value> {
         return None;
     }
     let scaled = |raw: f64| raw * enc.scale + enc.offset;
-    let bytes = unarrange(regs, enc.order);
     let value = match enc.data_type {
         DataType::Bool => Value::Bool(regs[0] != 0),
         DataType::String => {
@@ -347,24 +153,13 @@ pub fn decode(regs: &[u16], enc: &Encoding) -> Option<Value> {
             let text = String::from_utf8_lossy(&raw);
             Value::Text(text.trim_end_matches(['\0', ' ']).to_string())
         }
-        DataType::U16 => Value::Number(scaled(f64::from(regs[0]))),
-        DataType::I16 => Value::Number(scaled(f64::from(regs[0] as i16))),
-        DataType::U32 => Value::Number(scaled(f64::from(u32::from_be_bytes(
-            bytes.clone().try_into().ok()?,
-        )))),
-        DataType::I32 => Value::Number(scaled(f64::from(i32::from_be_bytes(
-            bytes.clone().try_into().ok()?,
-        )))),
-        DataType::U64 => Value::Number(scaled(
-            u64::from_be_bytes(bytes.clone().try_into().ok()?) as f64
-        )),
-        DataType::I64 => Value::Number(scaled(
-            i64::from_be_bytes(bytes.clone().try_into().ok()?) as f64
-        )),
-        DataType::F32 => Value::Number(scaled(f64::from(f32::from_be_bytes(
-            bytes.clone().try_into().ok()?,
-        )))),
-        DataType::F64 => Value::Number(scaled(f64::from_be_bytes(bytes.clone().try_into().ok()?))),
+        // Numbers are read exactly as the gateway reads them.
+        number => match decode_raw(number, enc.order, None, regs).ok()? {
+            Raw::Int(i) => Value::Number(scaled(i as f64)),
+            Raw::U64(u) => Value::Number(scaled(u as f64)),
+            Raw::Float(f) => Value::Number(scaled(f)),
+            Raw::Bool(_) | Raw::Text(_) => return None,
+        },
     };
     Some(value)
 }
@@ -374,7 +169,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn enc(data_type: DataType, order: WordOrder, scale: f64) -> Encoding {
+    fn enc(data_type: DataType, order: ByteOrder, scale: f64) -> Encoding {
         Encoding {
             data_type,
             order,
@@ -385,17 +180,8 @@ mod tests {
     }
 
     #[test]
-    fn byte_orders_match_the_documented_layout() {
-        let be = [0x11, 0x22, 0x33, 0x44];
-        assert_eq!(arrange(&be, WordOrder::Abcd), vec![0x1122, 0x3344]);
-        assert_eq!(arrange(&be, WordOrder::Cdab), vec![0x3344, 0x1122]);
-        assert_eq!(arrange(&be, WordOrder::Badc), vec![0x2211, 0x4433]);
-        assert_eq!(arrange(&be, WordOrder::Dcba), vec![0x4433, 0x2211]);
-    }
-
-    #[test]
     fn totaliser_u32_wraps_like_the_bw500_register() {
-        let e = enc(DataType::U32, WordOrder::Abcd, 0.001);
+        let e = enc(DataType::U32, ByteOrder::ABCD, 0.001);
         assert_eq!(
             encode(&Value::Counter(4_294_967.295), &e),
             vec![0xFFFF, 0xFFFF]
@@ -411,14 +197,14 @@ mod tests {
 
     #[test]
     fn scaled_i16_is_twos_complement() {
-        let e = enc(DataType::I16, WordOrder::Abcd, 0.1);
+        let e = enc(DataType::I16, ByteOrder::ABCD, 0.1);
         assert_eq!(encode(&Value::Number(-1.5), &e), vec![0xFFF1]);
         assert_eq!(decode(&[0xFFF1], &e), Some(Value::Number(-1.5)));
     }
 
     #[test]
     fn strings_are_high_byte_first_and_nul_padded() {
-        let e = enc(DataType::String, WordOrder::Abcd, 1.0);
+        let e = enc(DataType::String, ByteOrder::ABCD, 1.0);
         let regs = encode(&Value::Text("BW500".into()), &e);
         assert_eq!(regs, vec![0x4257, 0x3530, 0x3000, 0x0000]);
         assert_eq!(decode(&regs, &e), Some(Value::Text("BW500".into())));
@@ -427,20 +213,20 @@ mod tests {
     proptest! {
         #[test]
         fn f64_round_trips_in_every_order(v in -1e12f64..1e12, o in 0usize..4) {
-            let e = enc(DataType::F64, WordOrder::ALL[o], 1.0);
+            let e = enc(DataType::F64, ByteOrder::ALL[o], 1.0);
             prop_assert_eq!(decode(&encode(&Value::Number(v), &e), &e), Some(Value::Number(v)));
         }
 
         #[test]
         fn i32_round_trips_in_every_order(v in i32::MIN..=i32::MAX, o in 0usize..4) {
-            let e = enc(DataType::I32, WordOrder::ALL[o], 1.0);
+            let e = enc(DataType::I32, ByteOrder::ALL[o], 1.0);
             let back = decode(&encode(&Value::Number(f64::from(v)), &e), &e);
             prop_assert_eq!(back, Some(Value::Number(f64::from(v))));
         }
 
         #[test]
         fn u64_counter_round_trips(v in 0u64..(1u64 << 52), o in 0usize..4) {
-            let e = enc(DataType::U64, WordOrder::ALL[o], 1.0);
+            let e = enc(DataType::U64, ByteOrder::ALL[o], 1.0);
             let back = decode(&encode(&Value::Counter(v as f64), &e), &e);
             prop_assert_eq!(back, Some(Value::Number(v as f64)));
         }

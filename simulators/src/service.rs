@@ -12,10 +12,9 @@
 //!
 //! The std locks are never held across an await, so they are the right tool.
 
-use std::future::{ready, Ready};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
+use tokio_modbus::{ExceptionCode, Request, Response};
 
 use crate::frame::{self, MAX_READ_BITS, MAX_READ_REGISTERS, MAX_WRITE_BITS, MAX_WRITE_REGISTERS};
 use crate::image::PlcImage;
@@ -190,24 +189,4 @@ fn slice<T>(table: &[T], address: u16, n: u16) -> Result<&[T], ExceptionCode> {
     table
         .get(start..start + usize::from(n))
         .ok_or(ExceptionCode::IllegalDataAddress)
-}
-
-/// The same handler for tokio-modbus's own server loop, for callers who
-/// embed it there (the simulator's listeners use [`crate::server`], which adds
-/// comms faults and survives malformed frames).
-impl tokio_modbus::server::Service for PlcService {
-    type Request = SlaveRequest<'static>;
-    type Response = Option<Response>;
-    type Exception = ExceptionCode;
-    type Future = Ready<Result<Option<Response>, ExceptionCode>>;
-
-    fn call(&self, req: Self::Request) -> Self::Future {
-        ready(if req.slave == 0 {
-            Ok(None)
-        } else if req.slave != self.state.unit_id {
-            Err(ExceptionCode::GatewayTargetDevice)
-        } else {
-            self.execute(req.request).map(Some)
-        })
-    }
 }

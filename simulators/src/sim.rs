@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::map::{PlantMap, Source, TagSpec};
-use crate::model::{Plant, StepOutcome};
+use crate::model::Plant;
 use crate::registers::Value;
 use crate::scenario::{CommsMode, Scenario, Timeline};
 use crate::synthetic::SyntheticState;
@@ -41,7 +41,6 @@ pub struct SimCore {
     /// A separate stream, so adding a stand-in tag does not change the plant.
     synthetic_rng: ChaCha8Rng,
     scenario_name: String,
-    last: Option<StepOutcome>,
 }
 
 impl SimCore {
@@ -78,16 +77,11 @@ impl SimCore {
             synthetic,
             synthetic_rng,
             scenario_name: opts.scenario.name,
-            last: None,
         }
     }
 
     pub fn plant_time(&self) -> Timestamp {
         Timestamp::from_second(self.t).unwrap_or(Timestamp::UNIX_EPOCH)
-    }
-
-    pub fn plant_second(&self) -> i64 {
-        self.t
     }
 
     pub fn plant(&self) -> &Plant {
@@ -98,11 +92,6 @@ impl SimCore {
         &self.scenario_name
     }
 
-    /// The true process during the last step.
-    pub fn last_outcome(&self) -> Option<&StepOutcome> {
-        self.last.as_ref()
-    }
-
     pub fn step(&mut self) {
         let t = self.t;
         if let Some(v) = self.timeline.totaliser_set(t) {
@@ -111,7 +100,6 @@ impl SimCore {
         let d = self.timeline.disturbances(t);
         let outcome = self.plant.step(STEP_S as f64, &mut self.rng, &d);
         self.ledger.record(t, STEP_S, &outcome);
-        self.last = Some(outcome);
         self.t += STEP_S;
         if self.t.rem_euclid(SYNTHETIC_STEP_S) == 0 {
             for state in self.synthetic.iter_mut().flatten().flatten() {

@@ -172,83 +172,9 @@ fn default_max_gap() -> u16 {
     16
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Table {
-    Coil,
-    Discrete,
-    Input,
-    Holding,
-}
-
-impl Table {
-    pub fn is_bits(self) -> bool {
-        matches!(self, Table::Coil | Table::Discrete)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Table::Coil => "coil",
-            Table::Discrete => "discrete",
-            Table::Input => "input",
-            Table::Holding => "holding",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DataType {
-    Bool,
-    U16,
-    I16,
-    U32,
-    I32,
-    U64,
-    I64,
-    F32,
-    F64,
-    String,
-}
-
-impl DataType {
-    /// Registers occupied, for register tables (`length` for strings).
-    pub fn registers(self, length: u16) -> u16 {
-        match self {
-            DataType::Bool | DataType::U16 | DataType::I16 => 1,
-            DataType::U32 | DataType::I32 | DataType::F32 => 2,
-            DataType::U64 | DataType::I64 | DataType::F64 => 4,
-            DataType::String => length,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DataType::Bool => "bool",
-            DataType::U16 => "u16",
-            DataType::I16 => "i16",
-            DataType::U32 => "u32",
-            DataType::I32 => "i32",
-            DataType::U64 => "u64",
-            DataType::I64 => "i64",
-            DataType::F32 => "f32",
-            DataType::F64 => "f64",
-            DataType::String => "string",
-        }
-    }
-}
-
-/// Byte order of a multi-register value, named by where the value's
-/// big-endian bytes A B C D … land: ABCD big-endian, CDAB word-swapped,
-/// BADC byte-swapped, DCBA little-endian.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-pub enum ByteOrder {
-    #[default]
-    ABCD,
-    CDAB,
-    BADC,
-    DCBA,
-}
+// The wire vocabulary is shared with the simulator; these paths stay
+// the gateway's public names for it.
+pub use plantgw_core::register::{ByteOrder, DataType, Table};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

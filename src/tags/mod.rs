@@ -46,26 +46,6 @@ pub const COLUMNS: [&str; 17] = [
 ];
 const REQUIRED: usize = 6;
 
-const TABLES: [Table; 4] = [Table::Coil, Table::Discrete, Table::Input, Table::Holding];
-const TYPES: [DataType; 10] = [
-    DataType::Bool,
-    DataType::U16,
-    DataType::I16,
-    DataType::U32,
-    DataType::I32,
-    DataType::U64,
-    DataType::I64,
-    DataType::F32,
-    DataType::F64,
-    DataType::String,
-];
-const ORDERS: [(ByteOrder, &str); 4] = [
-    (ByteOrder::ABCD, "ABCD"),
-    (ByteOrder::CDAB, "CDAB"),
-    (ByteOrder::BADC, "BADC"),
-    (ByteOrder::DCBA, "DCBA"),
-];
-
 /// One problem in an I/O list, at a line and (when known) a column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
@@ -346,7 +326,7 @@ impl RowReader<'_, '_> {
         let plc = self.required("plc");
         let equipment = self.required("equipment");
         let name = self.required("name");
-        let tables: Vec<(Table, &str)> = TABLES.iter().map(|t| (*t, t.as_str())).collect();
+        let tables: Vec<(Table, &str)> = Table::ALL.iter().map(|t| (*t, t.as_str())).collect();
         let table = self.one_of("table", &tables, false);
         let address = match self.cell("address") {
             "" => {
@@ -358,11 +338,15 @@ impl RowReader<'_, '_> {
                 .ok()
                 .flatten(),
         };
-        let types: Vec<(DataType, &str)> = TYPES.iter().map(|t| (*t, t.as_str())).collect();
+        let types: Vec<(DataType, &str)> = DataType::ALL.iter().map(|t| (*t, t.as_str())).collect();
         let data_type = self.one_of("type", &types, false);
         let order = match self.cell("order") {
             "" => None,
-            _ => self.one_of("order", &ORDERS, true),
+            _ => {
+                let orders: Vec<(ByteOrder, &str)> =
+                    ByteOrder::ALL.iter().map(|o| (*o, o.as_str())).collect();
+                self.one_of("order", &orders, true)
+            }
         };
         let bit = self.int::<u8>("bit", "0–15");
         let length = self.int::<u16>("length", "1–125 registers");
@@ -564,10 +548,7 @@ pub fn export_csv<'a>(plcs: impl IntoIterator<Item = (&'a str, &'a [TagConfig])>
     csv::write_record(&mut out, &COLUMNS);
     for (plc, tags) in plcs {
         for t in tags {
-            let order = t
-                .order
-                .and_then(|o| ORDERS.iter().find(|(x, _)| *x == o).map(|(_, s)| *s))
-                .unwrap_or("");
+            let order = t.order.map_or("", ByteOrder::as_str);
             csv::write_record(
                 &mut out,
                 &[

@@ -1,5 +1,6 @@
 //! InfluxDB-side test servers:
-//! - [`InfluxD`]: a real InfluxDB 1.x (`influxd`, Debian package `influxdb`);
+//! - [`InfluxD`]: a real InfluxDB 1.x (`influxd`, Debian package `influxdb`),
+//!   started by the gateway's launcher `plantgw::influxd`;
 //! - [`VictoriaMetrics`]: accepts the v2 write API (Debian `victoria-metrics`);
 //! - [`MockInflux`]: an in-test HTTP server answering as InfluxDB 2
 //!   documents for each error path, recording every request.
@@ -19,6 +20,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use plantgw::config::{InfluxSettings, InfluxTarget, Secret};
+use plantgw::influxd::{Auth, Influxd, InfluxdError};
 use tokio_util::sync::CancellationToken;
 
 /// Settings for a v2 target at `url`.
@@ -61,12 +63,6 @@ struct Server {
     child: Child,
     log: PathBuf,
     _dir: tempfile::TempDir,
-}
-
-/// How to start a server again with the same data dir, port and log.
-struct Launch {
-    bin: PathBuf,
-    args: Vec<String>,
 }
 
 impl Drop for Server {
@@ -130,142 +126,63 @@ fn spawn(bin: &Path, args: &[String], log: &Path) -> Child {
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()))
 }
 
-/// A real InfluxDB 1.x (`influxd`), HTTP on a free loopback port.
+/// A real InfluxDB 1.x (`influxd`), HTTP on a free loopback port, with a
+/// throw-away data dir: the gateway's own launcher ([`Influxd`]), failing
+/// the test loudly where it returns an error.
 pub struct InfluxD {
     pub url: String,
     pub addr: SocketAddr,
-    server: Server,
-    launch: Launch,
+    server: Influxd,
+    _dir: tempfile::TempDir,
 }
 
 impl InfluxD {
     pub fn start() -> InfluxD {
-        Self::start_with("")
+        Self::start_with(Auth::Off)
     }
 
     /// With `auth-enabled = true`: until a first admin is created (with a
     /// `CREATE USER` query, which needs no credentials then) nothing else
     /// is allowed.
     pub fn start_with_auth() -> InfluxD {
-        Self::start_with("  auth-enabled = true\n")
+        Self::start_with(Auth::Required)
     }
 
-    /// `http` is appended to the `[http]` section of influxdb.conf.
-    fn start_with(http: &str) -> InfluxD {
-        let bin = super::require_binary("influxd", "apt-get install influxdb");
-        // A port can be taken between probing and binding; try again then.
-        let mut last = String::new();
-        for _ in 0..3 {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let (http_port, rpc) = (super::free_port(), super::free_port());
-            let d = dir.path().display();
-            let conf = format!(
-                "reporting-disabled = true\n\
-                 bind-address = \"127.0.0.1:{rpc}\"\n\
-                 [meta]\n  dir = \"{d}/meta\"\n\
-                 [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-                 [http]\n  bind-address = \"127.0.0.1:{http_port}\"\n  log-enabled = false\n{http}\
-                 [monitor]\n  store-enabled = false\n\
-                 [continuous_queries]\n  enabled = false\n\
-                 [logging]\n  level = \"warn\"\n"
-            );
-            let conf_path = dir.path().join("influxdb.conf");
-            std::fs::write(&conf_path, conf).expect("write influxdb.conf");
-            let log = dir.path().join("influxd.log");
-            let args = vec![
-                "run".to_string(),
-                "-config".into(),
-                conf_path.display().to_string(),
-            ];
-            let child = spawn(&bin, &args, &log);
-            let mut server = Server {
-                child,
-                log,
-                _dir: dir,
-            };
-            let addr: SocketAddr = ([127, 0, 0, 1], http_port).into();
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                server.wait_ready("influxd", addr, "/ping", 204)
-            })) {
-                Ok(()) => {
-                    return InfluxD {
-                        url: format!("http://{addr}"),
-                        addr,
-                        server,
-                        launch: Launch {
-                            bin: bin.clone(),
-                            args,
-                        },
-                    }
-                }
-                Err(e) => {
-                    last = e
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .unwrap_or_else(|| "influxd failed to start".into());
-                }
+    fn start_with(auth: Auth) -> InfluxD {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = match Influxd::start_with(dir.path(), None, auth) {
+            Ok(s) => s,
+            Err(e @ InfluxdError::NotInstalled) => {
+                panic!("{e}; this test needs it (install hint above)")
             }
+            Err(e) => panic!("{e}"),
+        };
+        InfluxD {
+            url: server.url().to_string(),
+            addr: server.addr(),
+            server,
+            _dir: dir,
         }
-        panic!("{last}");
     }
 
     pub fn log_tail(&self) -> String {
-        self.server.log_tail()
+        self.server.log_tail(30)
     }
 
     /// Stops the server the way an operator or a service manager does
     /// (SIGTERM, then SIGKILL after 10 s) and waits until its port refuses
     /// connections. The data dir and port are kept for [`InfluxD::restart`].
     pub fn stop(&mut self) {
-        let pid = self.server.child.id().to_string();
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.server.child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                _ => {
-                    let _ = self.server.child.kill();
-                    let _ = self.server.child.wait();
-                    break;
-                }
-            }
-        }
-        assert!(
-            TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_err(),
-            "influxd stopped but {} still accepts connections",
-            self.addr
-        );
+        self.server.stop().unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Starts influxd again on the same port with the same data dir (after
     /// [`InfluxD::stop`]) and waits until it answers `/ping`. The log file
     /// is appended to, so [`InfluxD::log_tail`] shows both runs.
     pub fn restart(&mut self) {
-        assert!(
-            matches!(self.server.child.try_wait(), Ok(Some(_))),
-            "restart() needs a stopped influxd: call stop() first"
-        );
-        let out = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&self.server.log)
-            .expect("open influxd log");
-        let err = out.try_clone().expect("clone log handle");
-        self.server.child = Command::new(&self.launch.bin)
-            .args(&self.launch.args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot restart {}: {e}", self.launch.bin.display()));
         self.server
-            .wait_ready("influxd (restarted)", self.addr, "/ping", 204);
+            .restart()
+            .unwrap_or_else(|e| panic!("restarting influxd: {e}"));
     }
 }
 

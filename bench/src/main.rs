@@ -29,8 +29,7 @@
 //! (own config, spool and process each) writing into the one InfluxDB.
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{Read, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
@@ -41,6 +40,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Parser;
 use plantgw::config::{self, InfluxSettings, InfluxTarget};
 use plantgw::historian::QueryClient;
+use plantgw::influxd::{self, Influxd};
 use plantgw::modbus::planner::{lower_bound, plan};
 use plantsim::load::{self, GatewayTarget, LoadOptions, LoadSpec};
 use plantsim::{PlantMap, SimOptions, Simulator};
@@ -131,8 +131,8 @@ async fn run(args: Args) -> Result<()> {
     if args.instances == 0 {
         bail!("--instances must be at least 1");
     }
-    let influxd = which("influxd")
-        .ok_or_else(|| anyhow!("`influxd` is not on PATH: apt-get install influxdb"))?;
+    // Fail before the first row, not after an --outage.
+    influxd::binary()?;
     let gateway = gateway_binary()?;
     let clk_tck = clock_ticks();
     let machine = machine();
@@ -143,7 +143,7 @@ async fn run(args: Args) -> Result<()> {
             "== row {}@{} ms: {} s window after {} s warm-up",
             row.spec, row.scan_ms, args.seconds, args.warmup
         );
-        let r = bench_row(&args, *row, &influxd, &gateway, clk_tck)
+        let r = bench_row(&args, *row, &gateway, clk_tck)
             .await
             .with_context(|| format!("row {}@{}", row.spec, row.scan_ms))?;
         eprintln!("{}", r.detail);
@@ -198,13 +198,7 @@ struct Replay {
     influx_cpu_pct: f64,
 }
 
-async fn bench_row(
-    args: &Args,
-    row: Row,
-    influxd_bin: &Path,
-    gateway_bin: &Path,
-    clk_tck: f64,
-) -> Result<RowResult> {
+async fn bench_row(args: &Args, row: Row, gateway_bin: &Path, clk_tck: f64) -> Result<RowResult> {
     let work = WorkDir::new(row, args.keep)?;
     let map = load::load_map(&LoadOptions {
         scan_ms: row.scan_ms,
@@ -232,7 +226,7 @@ async fn bench_row(
     let query = QueryClient::new(&v1_settings(&influx_url))?;
     let mut influx = None;
     if args.outage.is_none() {
-        influx = Some(Influxd::start(influxd_bin, &work.path, http_port).await?);
+        influx = Some(Influx::start(&work.path, http_port).await?);
         create_database(&query).await?;
     }
     let t_gw_start = now_ms();
@@ -246,7 +240,7 @@ async fn bench_row(
         Some(outage) => {
             eprintln!("   InfluxDB down for {outage} s: the gateway spools");
             sleep_checked(Duration::from_secs(outage), &mut gateways).await?;
-            let started = Influxd::start(influxd_bin, &work.path, http_port).await?;
+            let started = Influx::start(&work.path, http_port).await?;
             create_database(&query).await?;
             let procs = Procs {
                 influx: Some(&started.stat),
@@ -409,7 +403,7 @@ struct InstanceFigures {
 
 async fn measure_window(
     gateways: &mut [Gateway],
-    influx: &Influxd,
+    influx: &Influx,
     clk_tck: f64,
     t0: i64,
     t1: i64,
@@ -867,85 +861,22 @@ impl Drop for Gateway {
     }
 }
 
-struct Influxd {
-    child: Child,
+/// The shared influxd launcher plus this process's view of its CPU.
+struct Influx {
+    _server: Influxd,
     stat: ProcStat,
 }
 
-impl Influxd {
+impl Influx {
     /// A fresh InfluxDB 1.x under `work/influxdb`, HTTP on `http_port`.
-    async fn start(bin: &Path, work: &Path, http_port: u16) -> Result<Influxd> {
-        let dir = work.join("influxdb");
-        std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
-        let rpc = free_port()?;
-        let d = dir.display();
-        let conf = format!(
-            "reporting-disabled = true\n\
-             bind-address = \"127.0.0.1:{rpc}\"\n\
-             [meta]\n  dir = \"{d}/meta\"\n\
-             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-             [http]\n  bind-address = \"127.0.0.1:{http_port}\"\n  log-enabled = false\n\
-             [monitor]\n  store-enabled = false\n\
-             [continuous_queries]\n  enabled = false\n\
-             [logging]\n  level = \"warn\"\n"
-        );
-        let conf_path = dir.join("influxdb.conf");
-        std::fs::write(&conf_path, conf).with_context(|| format!("{}", conf_path.display()))?;
-        let log = dir.join("influxd.log");
-        let out = std::fs::File::create(&log)?;
-        let err = out.try_clone()?;
-        let mut child = Command::new(bin)
-            .arg("run")
-            .arg("-config")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let addr: SocketAddr = ([127, 0, 0, 1], http_port).into();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "influxd exited during start-up ({status}); log:\n{}",
-                    tail(&log)
-                );
-            }
-            if http_status(addr, "/ping") == Some(204) {
-                break;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!(
-                    "influxd not ready on {addr} after 30 s; log:\n{}",
-                    tail(&log)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let stat = ProcStat::pid(child.id());
-        Ok(Influxd { child, stat })
+    async fn start(work: &Path, http_port: u16) -> Result<Influx> {
+        let server = Influxd::start_async(work.join("influxdb"), Some(http_port)).await?;
+        let stat = ProcStat::pid(server.pid());
+        Ok(Influx {
+            _server: server,
+            stat,
+        })
     }
-}
-
-impl Drop for Influxd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Status code of a plain `GET`.
-fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut head = [0u8; 64];
-    let n = s.read(&mut head).ok()?;
-    let line = std::str::from_utf8(&head[..n]).ok()?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The row's scratch directory, removed on drop unless `--keep`.
@@ -1048,14 +979,6 @@ fn gateway_binary() -> Result<PathBuf> {
         }
     }
     Ok(gw)
-}
-
-fn which(bin: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(bin))
-            .find(|p| p.is_file())
-    })
 }
 
 fn free_port() -> Result<u16> {

@@ -1,0 +1,3 @@
+//! How the workspace hangs together: the installed gateway stays free of the
+//! simulator and of developer tools.
+mod dependencies;
