@@ -4,7 +4,8 @@
 //!
 //! Validation checks the references through [`KPI_INPUTS`], the engine
 //! takes its roles from it and recompute queries the same tags, so adding an
-//! input is one row here plus its field in [`KpiConfig`] and the settings.
+//! input is a variant and a row here plus its field in [`KpiConfig`] and the
+//! settings; the exhaustive matches below then point at what is missing.
 //! The list lives in `config` because the keys are config keys; the KPI
 //! module depends on config, never the other way round.
 use serde::{Deserialize, Serialize};
