@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use jiff::civil::Date;
 use serde::Serialize;
 
+use super::date_serde::date_format;
 use super::recovery::RecoveryMethod;
-use super::state::date_format;
 use crate::historian::line::{FieldValue, Point};
 
 pub const KPI_MEASUREMENT: &str = "kpi";

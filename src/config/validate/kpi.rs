@@ -6,6 +6,7 @@ use std::time::Duration;
 use jiff::civil::Time;
 
 use super::Issues;
+use crate::config::kpi_inputs::{three_product_keys, KPI_INPUTS};
 use crate::config::raw::KpiConfig;
 use crate::config::settings::{Kpi, Moisture, Plc, Spool, ThreeProductTags};
 
@@ -51,27 +52,6 @@ pub(super) fn validate(
     })
 }
 
-/// Every key naming an input tag, with the tag it names when given.
-fn input_tags(k: &KpiConfig) -> [(&'static str, Option<&String>); 15] {
-    [
-        ("ore_totaliser", Some(&k.ore_totaliser)),
-        ("feed_ag", Some(&k.feed_ag)),
-        ("conc_ag", Some(&k.conc_ag)),
-        ("tail_ag", Some(&k.tail_ag)),
-        ("ore_rate", k.ore_rate.as_ref()),
-        ("mill_power", k.mill_power.as_ref()),
-        ("moisture_tag", k.moisture_tag.as_ref()),
-        ("feed_pb", k.feed_pb.as_ref()),
-        ("feed_zn", k.feed_zn.as_ref()),
-        ("conc_pb", k.conc_pb.as_ref()),
-        ("conc_zn", k.conc_zn.as_ref()),
-        ("zn_conc_pb", k.zn_conc_pb.as_ref()),
-        ("zn_conc_zn", k.zn_conc_zn.as_ref()),
-        ("tail_pb", k.tail_pb.as_ref()),
-        ("tail_zn", k.tail_zn.as_ref()),
-    ]
-}
-
 /// Each input must name exactly one configured tag (`equipment.name`).
 fn check_inputs(k: &KpiConfig, plcs: &[Plc], issues: &mut Issues) {
     let mut paths: HashMap<String, usize> = HashMap::new();
@@ -80,8 +60,11 @@ fn check_inputs(k: &KpiConfig, plcs: &[Plc], issues: &mut Issues) {
             *paths.entry(t.id.path()).or_default() += 1;
         }
     }
-    for (key, v) in input_tags(k) {
-        let Some(v) = v else { continue };
+    for input in &KPI_INPUTS {
+        let key = input.key;
+        let Some(v) = k.input(input.input) else {
+            continue;
+        };
         match paths.get(v) {
             None => issues.add(
                 format!("kpi.{key}"),
@@ -144,37 +127,25 @@ fn moisture(k: &KpiConfig, issues: &mut Issues) -> Option<Moisture> {
     }
 }
 
-/// All eight assays or none; a partial set adds an issue.
+/// All three-product assays or none; a partial set adds an issue.
 fn three_product(k: &KpiConfig, issues: &mut Issues) -> Option<ThreeProductTags> {
-    let given = [
-        &k.feed_pb,
-        &k.feed_zn,
-        &k.conc_pb,
-        &k.conc_zn,
-        &k.zn_conc_pb,
-        &k.zn_conc_zn,
-        &k.tail_pb,
-        &k.tail_zn,
-    ]
-    .iter()
-    .filter(|v| v.is_some())
-    .count();
+    let given = three_product_keys()
+        .filter(|s| k.input(s.input).is_some())
+        .count();
     match given {
         0 => None,
-        8 => Some(ThreeProductTags {
-            feed_pb: k.feed_pb.clone().unwrap_or_default(),
-            feed_zn: k.feed_zn.clone().unwrap_or_default(),
-            conc_pb: k.conc_pb.clone().unwrap_or_default(),
-            conc_zn: k.conc_zn.clone().unwrap_or_default(),
-            zn_conc_pb: k.zn_conc_pb.clone().unwrap_or_default(),
-            zn_conc_zn: k.zn_conc_zn.clone().unwrap_or_default(),
-            tail_pb: k.tail_pb.clone().unwrap_or_default(),
-            tail_zn: k.tail_zn.clone().unwrap_or_default(),
-        }),
+        n if n == three_product_keys().count() => Some(ThreeProductTags::from_inputs(|i| {
+            k.input(i).cloned().unwrap_or_default()
+        })),
         n => {
+            let keys: Vec<&str> = three_product_keys().map(|s| s.key).collect();
             issues.add(
                 "kpi.feed_pb",
-                format!("three-product recovery needs all 8 of feed_pb, feed_zn, conc_pb, conc_zn, zn_conc_pb, zn_conc_zn, tail_pb, tail_zn; {n} given"),
+                format!(
+                    "three-product recovery needs all {} of {}; {n} given",
+                    keys.len(),
+                    keys.join(", ")
+                ),
             );
             None
         }
