@@ -425,7 +425,7 @@ fn record_metrics(plc: &str, s: &ScanStatus) {
 mod tests {
     use super::*;
     use crate::config::{DataType, Table};
-    use crate::modbus::planner;
+    use crate::source::modbus::planner;
     use jiff::{SignedDuration, Timestamp};
 
     /// A plant clock that stands still at `at` (speed 1e-12: a year of wall
