@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "plantgw",
-    version,
+    version = crate::telemetry::LONG_VERSION,
     about = "Plant-floor SCADA gateway: Modbus TCP PLCs → InfluxDB, with production KPIs"
 )]
 pub struct Cli {

@@ -20,6 +20,12 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(code) => return code,
             };
+            // The first line of every run says which build it is.
+            tracing::info!(
+                version = plantgw::telemetry::VERSION,
+                commit = plantgw::telemetry::COMMIT,
+                "plantgw starting"
+            );
             let clock = match clock.clock() {
                 Ok(c) => c,
                 Err(e) => {

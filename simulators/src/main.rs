@@ -12,12 +12,20 @@ use jiff::Timestamp;
 use plantsim::load::{self, GatewayTarget, LoadOptions};
 use plantsim::{from_config, gateway_toml, PlantClock, PlantMap, Scenario, SimOptions, Simulator};
 
+/// The version and the git commit it was built from (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BUILD_COMMIT"),
+    ")"
+);
+
 /// Modbus TCP simulator of the Caylloma 700 t/d silver concentrator: one
 /// listener per PLC (crushing 127.0.0.1:5020, grinding :5021, flotation
 /// :5022, unit id 1), a process model stepped on plant time, scenarios, and
 /// a ground-truth log to check a gateway's KPIs against.
 #[derive(Debug, Parser)]
-#[command(name = "plantsim", version)]
+#[command(name = "plantsim", version = VERSION)]
 struct Cli {
     /// Take listener addresses and unit ids from a config file.
     ///

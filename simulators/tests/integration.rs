@@ -9,3 +9,4 @@ mod foreign_clients;
 mod protocol;
 mod scenarios;
 mod truth_log;
+mod version;

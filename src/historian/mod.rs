@@ -7,9 +7,11 @@
 //! - [`conflict`]: fields InfluxDB holds as another type, left out of lines;
 //! - [`query`]: InfluxQL reads (tests, KPI recompute);
 //! - `batcher`, `pipeline`: batching, the spool and the two historian tasks;
+//!   [`backlog`]: what the writer does while the disk refuses the spool;
 //! - [`self_status`]: the gateway's own `gateway_status` series.
 use std::path::PathBuf;
 
+pub mod backlog;
 pub mod batcher;
 pub mod client;
 pub mod conflict;

@@ -5,8 +5,10 @@
 //! `gateway_status,site=<site>` with integer fields, every `every` of wall
 //! time, stamped on the plant clock like every other series:
 //! - `spool_bytes`, `spool_records`: spool size and batches waiting now;
-//! - `spool_dropped_records`: batches deleted because the spool was full,
-//!   since this process opened it;
+//! - `spool_dropped_records`: batches deleted because the spool or its disk
+//!   was full, since this process opened it;
+//! - `spool_degraded`: 1 while the disk refuses the spool's writes (the
+//!   newest batches wait in memory), else 0;
 //! - `points_written`: lines InfluxDB accepted, since start;
 //! - `write_errors`: write requests InfluxDB did not accept, since start.
 //!
@@ -67,6 +69,7 @@ pub async fn run(
             &site,
             clock.now().as_millisecond(),
             stats.as_ref(),
+            spool.degraded(),
             health.delivery_counts(),
         );
         let mut body = Vec::with_capacity(192);
@@ -100,14 +103,16 @@ pub fn status_point(
     site: &str,
     ts_ms: i64,
     spool: Option<&SpoolStats>,
+    degraded: bool,
     counts: DeliveryCounts,
 ) -> Point {
     let int = |v: u64| FieldValue::Int(i64::try_from(v).unwrap_or(i64::MAX));
-    let mut fields = Vec::with_capacity(5);
+    let mut fields = Vec::with_capacity(6);
     if let Some(s) = spool {
         fields.push(("spool_bytes".to_string(), int(s.bytes)));
         fields.push(("spool_records".to_string(), int(s.records)));
         fields.push(("spool_dropped_records".to_string(), int(s.dropped_records)));
+        fields.push(("spool_degraded".to_string(), int(u64::from(degraded))));
     }
     fields.push(("points_written".to_string(), int(counts.points_written)));
     fields.push(("write_errors".to_string(), int(counts.write_errors)));
@@ -138,15 +143,15 @@ mod tests {
         };
         let mut out = Vec::new();
         encode_point(
-            &status_point("caylloma", 1_700_000_000_000, Some(&stats), counts),
+            &status_point("caylloma", 1_700_000_000_000, Some(&stats), true, counts),
             &mut out,
         )
         .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "gateway_status,site=caylloma points_written=1234i,spool_bytes=4096i,spool_dropped_records=1i,spool_records=3i,write_errors=2i 1700000000000\n"
+            "gateway_status,site=caylloma points_written=1234i,spool_bytes=4096i,spool_degraded=1i,spool_dropped_records=1i,spool_records=3i,write_errors=2i 1700000000000\n"
         );
-        let p = status_point("caylloma", 1, None, counts);
+        let p = status_point("caylloma", 1, None, false, counts);
         assert_eq!(p.fields.len(), 2);
     }
 

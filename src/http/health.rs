@@ -1,5 +1,6 @@
-//! What `/healthz` judges: every PLC answered recently, and the historian
-//! writer is not stuck (spooled data is being acknowledged).
+//! What `/healthz` judges: every PLC answered recently, the historian
+//! writer is not stuck (spooled data is being acknowledged), and the disk
+//! takes the spool's writes.
 //!
 //! It also keeps the two delivery counters the `gateway_status` series
 //! reports (see `historian::self_status`), since the sender already shares
@@ -11,6 +12,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
+
+use crate::historian::backlog::Trouble;
 
 #[derive(Default)]
 pub struct Health {
@@ -36,6 +39,8 @@ struct State {
     last_ack: Option<Instant>,
     /// Since when unacknowledged data has been waiting, if any.
     pending_since: Option<Instant>,
+    /// The disk refusing the spool's writes, if it does.
+    spool: Option<Trouble>,
 }
 
 struct PlcHealth {
@@ -97,6 +102,13 @@ impl Health {
     pub fn writer_acked(&self) {
         if let Ok(mut s) = self.inner.lock() {
             s.last_ack = Some(Instant::now());
+        }
+    }
+
+    /// The spool's state: `Some` while the disk refuses its writes.
+    pub fn spool_trouble(&self, trouble: Option<Trouble>) {
+        if let Ok(mut s) = self.inner.lock() {
+            s.spool = trouble;
         }
     }
 
@@ -164,6 +176,16 @@ impl Health {
                     now.duration_since(last).as_secs_f64()
                 ));
             }
+        }
+        if let Some(t) = &s.spool {
+            reasons.push(format!(
+                "spool: the disk has refused writes since {:.0} s ago, last {:.0} s ago ({}); \
+                 {} newest batches wait in memory, the oldest spooled data is dropped while the disk is full",
+                t.since.elapsed().as_secs_f64(),
+                t.last.elapsed().as_secs_f64(),
+                t.error,
+                t.held
+            ));
         }
         HealthReport {
             healthy: reasons.is_empty(),

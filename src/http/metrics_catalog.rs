@@ -120,12 +120,12 @@ pub fn describe() {
     );
     describe_counter!(
         "plantgw_spool_dropped_records_total",
-        "Undelivered batches deleted because the spool was full"
+        "Undelivered batches deleted because the spool or its disk was full"
     );
     describe_counter!(
         "plantgw_spool_dropped_bytes_total",
         Unit::Bytes,
-        "Bytes of undelivered batches deleted because the spool was full"
+        "Bytes of undelivered batches deleted because the spool or its disk was full"
     );
     describe_counter!(
         "plantgw_spool_corrupt_records_total",
@@ -144,6 +144,16 @@ pub fn describe() {
         "plantgw_status_reports_total",
         "gateway_status points spooled for InfluxDB"
     );
+    describe_gauge!(
+        "plantgw_build_info",
+        "Always 1; the labels name the running build's version and git commit"
+    );
+    metrics::gauge!(
+        "plantgw_build_info",
+        "version" => crate::telemetry::VERSION,
+        "commit" => crate::telemetry::COMMIT
+    )
+    .set(1.0);
     for (field, help) in KPI_GAUGES {
         describe_gauge!(format!("plantgw_kpi_{field}"), help);
     }

@@ -8,7 +8,7 @@
 //! day is still open, so the restarted engine closes it again; the row is
 //! stamped with the day's start, so the second close lands on the same
 //! series and timestamp and InfluxDB keeps one point. If the row cannot be
-//! spooled, the state file is left as it was for the rest of the run, for
+//! spooled, the state file is left as it was until it is, for
 //! the same re-close on the next start.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -163,8 +163,9 @@ async fn run(
 struct Saver {
     path: PathBuf,
     last: Instant,
-    /// A closing row could not be spooled: the file keeps the state from
-    /// before the close for the rest of the run.
+    /// A closing row is not confirmed on disk (the spool's disk refused it
+    /// and it waits in memory): the file keeps the state from before the
+    /// close until everything the writer holds has reached the disk.
     held: bool,
 }
 
@@ -181,7 +182,11 @@ async fn forward(
     let closed_day = points.iter().any(|p| p.measurement == DAILY_MEASUREMENT);
     if closed_day {
         match spool_durably(out, points).await {
-            Ok(()) => crash_point(CrashPoint::CloseSpooled),
+            Ok(()) => {
+                // Everything before this row is on disk too.
+                saver.held = false;
+                crash_point(CrashPoint::CloseSpooled);
+            }
             Err(e) => {
                 tracing::error!(error = %e,
                     "KPI: closing row not confirmed on disk; the state file keeps the day open so the next start closes it again");
@@ -191,7 +196,19 @@ async fn forward(
     } else if !points.is_empty() && out.send(HistorianInput::Points(points)).await.is_err() {
         tracing::warn!("KPI: historian gone, points dropped");
     }
-    if saver.held || !(closed_day || last || saver.last.elapsed() >= SAVE_EVERY) {
+    if !(closed_day || last || saver.last.elapsed() >= SAVE_EVERY) {
+        return Ok(());
+    }
+    if saver.held && !closed_day {
+        // An empty durable batch is a barrier: the writer confirms it once
+        // everything handed to it before, the held closing row included,
+        // is on disk.
+        saver.held = spool_durably(out, Vec::new()).await.is_err();
+        if !saver.held {
+            tracing::info!("KPI: the closing row reached the disk; the state is saved again");
+        }
+    }
+    if saver.held {
         return Ok(());
     }
     saver.last = Instant::now();

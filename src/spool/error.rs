@@ -14,16 +14,19 @@ pub enum SpoolError {
         #[source]
         source: io::Error,
     },
-    /// Another live process holds the spool.
+    /// Another running process holds the spool's flock (the kernel drops
+    /// it when that process ends, however it ends).
     #[error(
-        "spool {} is locked by process {pid} (lock file {}); stop that process, or delete the lock file if it is not a plantgw",
+        "spool {} is in use by another running process ({}; flock on {}); stop that process first",
         dir.display(),
+        pid.map_or_else(|| "its lock file names no pid".to_string(), |p| format!("process {p}")),
         path.display()
     )]
     Locked {
         dir: PathBuf,
         path: PathBuf,
-        pid: u32,
+        /// The pid the lock file names, if it names one.
+        pid: Option<u32>,
     },
     /// This process already has the spool open.
     #[error(
@@ -68,6 +71,17 @@ pub enum SpoolError {
 }
 
 impl SpoolError {
+    /// The disk (or a quota) has no room: deleting spooled data helps.
+    pub fn is_out_of_space(&self) -> bool {
+        match self {
+            SpoolError::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+            ),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         SpoolError::Io {
             op,

@@ -30,6 +30,23 @@ pub fn dropped(
     );
 }
 
+/// The oldest segment deleted because the disk is full. Counted in the
+/// same counters as a `max_bytes` drop; the warning is the caller's, once
+/// per episode, since a full disk sheds segment after segment.
+pub fn shed(dir: &Path, records: u64, bytes: u64, seqs: Option<(u64, u64)>) {
+    metrics::counter!("plantgw_spool_dropped_records_total").increment(records);
+    metrics::counter!("plantgw_spool_dropped_bytes_total").increment(bytes);
+    let (first_seq, last_seq) = seqs.unwrap_or_default();
+    tracing::debug!(
+        dir = %dir.display(),
+        records,
+        bytes,
+        first_seq,
+        last_seq,
+        "disk full: dropped the oldest spooled segment"
+    );
+}
+
 /// Unreadable records skipped in the middle of a segment.
 pub fn corrupt(path: &Path, offset: u64, len: u64, lost: u64, reason: &RecordError) {
     metrics::counter!("plantgw_spool_corrupt_records_total").increment(lost);

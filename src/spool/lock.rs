@@ -1,20 +1,23 @@
-//! The spool's lock file: one process per spool directory.
+//! The spool's lock: one process per spool directory.
 //!
-//! `spool.lock` holds the owner's pid on its first line (so `cat` and
-//! `kill` work) and, on a second line, the owner's start time in clock ticks
-//! since boot and the kernel boot id. A lock is stale, and taken over with a
-//! warning, when `/proc/<pid>` is gone, or when that pid now belongs to a
-//! process started at another time or in another boot: after a crash in a
-//! container the new gateway often gets the very pid the old one had.
-//! Created with `O_EXCL`, so two processes cannot both create it; taking over
-//! a stale lock deletes it and then races for the `O_EXCL` create again.
-//! Within one process a registry of held locks refuses a second open.
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+//! `spool.lock` is locked with `flock(2)` (exclusive, non-blocking) for as
+//! long as the spool is open. The kernel drops the lock when the process
+//! ends, however it ends (SIGKILL, OOM kill, a crash), so there is no stale
+//! lock to judge, whatever pid the file names and whoever has that pid now.
+//! The file holds the owner's pid only for people (`cat spool.lock`).
+//!
+//! The file is never deleted: a process waiting on a deleted file's lock
+//! would get it while a third locks a new file of the same name. An flock
+//! belongs to the open file, so a second open in this same process
+//! conflicts too; a registry of held locks tells that case apart, for a
+//! clearer message.
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::dir::sync_dir;
 use super::SpoolError;
 
 pub const FILE: &str = "spool.lock";
@@ -27,106 +30,12 @@ fn held() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     HELD.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Who wrote a lock file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Owner {
-    pid: u32,
-    start: Option<u64>,
-    boot: Option<String>,
-}
-
-impl Owner {
-    fn current() -> Owner {
-        let pid = std::process::id();
-        Owner {
-            pid,
-            start: start_ticks(pid),
-            boot: boot_id(),
-        }
-    }
-
-    fn to_file(&self) -> String {
-        let mut s = format!("{}\n", self.pid);
-        if let Some(start) = self.start {
-            s.push_str(&format!("start={start} "));
-        }
-        if let Some(boot) = &self.boot {
-            s.push_str(&format!("boot={boot}"));
-        }
-        s.push('\n');
-        s
-    }
-
-    fn parse(text: &str) -> Option<Owner> {
-        let mut lines = text.lines();
-        let pid = lines.next()?.trim().parse().ok()?;
-        let mut owner = Owner {
-            pid,
-            start: None,
-            boot: None,
-        };
-        for word in lines.flat_map(str::split_whitespace) {
-            if let Some(v) = word.strip_prefix("start=") {
-                owner.start = v.parse().ok();
-            } else if let Some(v) = word.strip_prefix("boot=") {
-                owner.boot = Some(v.to_string());
-            }
-        }
-        Some(owner)
-    }
-}
-
-/// Field 22 of `/proc/<pid>/stat`: when the process started.
-fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(19)?.parse().ok()
-}
-
-fn boot_id() -> Option<String> {
-    let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-    let id = id.trim();
-    (!id.is_empty()).then(|| id.to_string())
-}
-
-/// Why a lock file does not belong to a live process, or `None` if it may.
-fn stale_reason(owner: Option<&Owner>, me: &Owner) -> Option<String> {
-    let Some(owner) = owner else {
-        return Some("it names no pid (a crash while it was written?)".into());
-    };
-    if !Path::new("/proc/self").exists() {
-        // Without /proc nothing can be proven dead.
-        return None;
-    }
-    if !Path::new(&format!("/proc/{}", owner.pid)).exists() {
-        return Some(format!("process {} is not running", owner.pid));
-    }
-    if let (Some(theirs), Some(ours)) = (&owner.boot, &me.boot) {
-        if theirs != ours {
-            return Some(format!(
-                "it was written before the last reboot (pid {})",
-                owner.pid
-            ));
-        }
-    }
-    if let (Some(theirs), Some(now)) = (owner.start, start_ticks(owner.pid)) {
-        if theirs != now {
-            return Some(format!(
-                "pid {} now belongs to a process started later",
-                owner.pid
-            ));
-        }
-    }
-    None
-}
-
-/// Held for as long as the spool is open; removes the lock file on drop.
+/// Held for as long as the spool is open; closing the file on drop
+/// releases the lock.
 #[derive(Debug)]
 pub struct LockFile {
     path: PathBuf,
-    dir: PathBuf,
-    content: String,
+    _file: File,
 }
 
 impl LockFile {
@@ -135,93 +44,90 @@ impl LockFile {
     }
 }
 
+/// `flock(LOCK_EX | LOCK_NB)`; `WouldBlock` when another open file holds it.
+fn try_lock(file: &File) -> io::Result<()> {
+    loop {
+        // SAFETY: flock only reads the descriptor number, which `file`
+        // keeps open for the duration of the call.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// The pid a lock file names, if it names one.
+fn named_pid(file: &File) -> Option<u32> {
+    let mut buf = [0u8; 32];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n])
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 pub fn acquire(dir: &Path) -> Result<LockFile, SpoolError> {
-    let dir =
-        fs::canonicalize(dir).map_err(|e| SpoolError::io("resolve spool directory", dir, e))?;
+    let dir = std::fs::canonicalize(dir)
+        .map_err(|e| SpoolError::io("resolve spool directory", dir, e))?;
     let path = dir.join(FILE);
-    let me = Owner::current();
+    let pid = std::process::id();
     // Held across the whole attempt so two threads cannot both get in.
     let mut held = held();
     if held.contains(&path) {
-        return Err(SpoolError::AlreadyOpen {
-            dir,
-            path,
-            pid: me.pid,
-        });
+        return Err(SpoolError::AlreadyOpen { dir, path, pid });
     }
-    let content = me.to_file();
-    // A few rounds: each stale lock removed may be re-created by a rival.
-    for _ in 0..3 {
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut f) => {
-                f.write_all(content.as_bytes())
-                    .and_then(|()| f.sync_all())
-                    .map_err(|e| SpoolError::io("write lock file", &path, e))?;
-                sync_dir(&dir)?;
-                held.push(path.clone());
-                return Ok(LockFile { path, dir, content });
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(SpoolError::io("create lock file", &path, e)),
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| SpoolError::io("open lock file", &path, e))?;
+    match try_lock(&file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            let pid = named_pid(&file);
+            return Err(SpoolError::Locked { dir, path, pid });
         }
-        let existing = match fs::read_to_string(&path) {
-            Ok(s) => s,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(SpoolError::io("read lock file", &path, e)),
-        };
-        let owner = Owner::parse(&existing);
-        let Some(reason) = stale_reason(owner.as_ref(), &me) else {
-            let pid = owner.map_or(0, |o| o.pid);
-            return Err(if Owner::parse(&existing).as_ref() == Some(&me) {
-                // Our own lock, leaked without a drop (mem::forget).
-                SpoolError::AlreadyOpen { dir, path, pid }
-            } else {
-                SpoolError::Locked { dir, path, pid }
-            });
-        };
-        tracing::warn!(lock = %path.display(), %reason, "taking over stale spool lock");
-        // Only delete what was judged stale, not a lock a rival took meanwhile.
-        if fs::read_to_string(&path).ok().as_deref() == Some(existing.as_str()) {
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(SpoolError::io("delete stale lock file", &path, e)),
-            }
-        }
+        Err(e) => return Err(SpoolError::io("lock", &path, e)),
     }
-    let pid = fs::read_to_string(&path)
-        .ok()
-        .and_then(|s| Owner::parse(&s))
-        .map_or(0, |o| o.pid);
-    Err(SpoolError::Locked { dir, path, pid })
+    // Only informational, so a full disk must not stop the spool opening.
+    let text = format!("{pid}\n");
+    if let Err(e) = file
+        .set_len(0)
+        .and_then(|()| file.write_all_at(text.as_bytes(), 0))
+    {
+        tracing::debug!(lock = %path.display(), error = %e, "could not write the pid into the spool lock file");
+    }
+    held.push(path.clone());
+    Ok(LockFile { path, _file: file })
 }
 
 impl Drop for LockFile {
     fn drop(&mut self) {
-        let mut held = held();
-        held.retain(|p| p != &self.path);
-        // Leave a lock alone that is no longer ours (taken over by someone
-        // who judged us dead).
-        if fs::read_to_string(&self.path).ok().as_deref() == Some(self.content.as_str()) {
-            if let Err(e) = fs::remove_file(&self.path) {
-                tracing::warn!(lock = %self.path.display(), error = %e, "could not remove spool lock file");
-            } else {
-                let _ = sync_dir(&self.dir);
-            }
-        }
+        held().retain(|p| p != &self.path);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
 
     #[test]
     fn second_acquire_in_process_fails_and_drop_releases() {
         let dir = tempfile::tempdir().unwrap();
         let lock = acquire(dir.path()).unwrap();
-        let text = fs::read_to_string(lock.path()).unwrap();
-        assert_eq!(text.lines().next().unwrap(), std::process::id().to_string());
+        let text = std::fs::read_to_string(lock.path()).unwrap();
+        assert_eq!(text, format!("{}\n", std::process::id()));
         let err = acquire(dir.path()).unwrap_err();
         assert!(matches!(err, SpoolError::AlreadyOpen { .. }), "{err}");
         let msg = err.to_string();
@@ -230,97 +136,58 @@ mod tests {
             "{msg}"
         );
         drop(lock);
-        assert!(!dir.path().join(FILE).exists());
         drop(acquire(dir.path()).unwrap());
     }
 
     #[test]
-    fn dead_pid_is_taken_over() {
+    fn a_pid_in_the_file_means_nothing_without_the_flock() {
         let dir = tempfile::tempdir().unwrap();
-        // Above any pid_max (at most 2^22), so no such process.
-        fs::write(dir.path().join(FILE), "4000000000\n").unwrap();
-        let lock = acquire(dir.path()).unwrap();
-        let text = fs::read_to_string(lock.path()).unwrap();
-        assert!(text.starts_with(&format!("{}\n", std::process::id())));
-    }
-
-    #[test]
-    fn unreadable_lock_is_taken_over() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(FILE), "").unwrap();
+        // pid 1 is always alive: the old guessing kept such a lock forever.
+        std::fs::write(dir.path().join(FILE), "1\n").unwrap();
         drop(acquire(dir.path()).unwrap());
     }
 
+    /// Another process holding the flock keeps the spool; once it is
+    /// SIGKILLed the kernel frees the lock and the spool opens.
     #[test]
-    fn same_pid_from_an_earlier_start_is_stale() {
-        // A restarted container's gateway gets the crashed one's pid.
+    fn a_live_holder_keeps_it_and_a_killed_one_frees_it() {
         let dir = tempfile::tempdir().unwrap();
-        let me = Owner::current();
-        if me.start.is_none() {
-            return;
-        }
-        let earlier = Owner {
-            start: me.start.map(|s| s.wrapping_sub(1)),
-            ..me.clone()
-        };
-        fs::write(dir.path().join(FILE), earlier.to_file()).unwrap();
-        drop(acquire(dir.path()).unwrap());
-        let other_boot = Owner {
-            boot: Some("not-this-boot".into()),
-            ..me
-        };
-        fs::write(dir.path().join(FILE), other_boot.to_file()).unwrap();
-        drop(acquire(dir.path()).unwrap());
-    }
-
-    #[test]
-    fn live_process_keeps_its_lock() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
+        let path = dir.path().join(FILE);
+        std::fs::write(&path, "77\n").unwrap();
+        let mut child = Command::new("python3")
+            .args([
+                "-c",
+                "import fcntl, sys, time\n\
+                 f = open(sys.argv[1], 'r+')\n\
+                 fcntl.flock(f, fcntl.LOCK_EX)\n\
+                 print('locked', flush=True)\n\
+                 time.sleep(60)",
+            ])
+            .arg(&path)
+            .stdout(Stdio::piped())
             .spawn()
+            .expect("python3 to hold a flock (apt-get install python3)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
             .unwrap();
-        let owner = Owner {
-            pid: child.id(),
-            start: start_ticks(child.id()),
-            boot: boot_id(),
-        };
-        fs::write(dir.path().join(FILE), owner.to_file()).unwrap();
+        assert_eq!(line.trim(), "locked");
         let err = acquire(dir.path()).unwrap_err();
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let msg = err.to_string();
         match &err {
-            SpoolError::Locked { pid, path, .. } => {
-                assert_eq!(*pid, child.id());
+            SpoolError::Locked { pid, path, dir: d } => {
+                assert_eq!(*pid, Some(77));
                 assert!(path.ends_with(FILE));
+                assert_eq!(d, &std::fs::canonicalize(dir.path()).unwrap());
             }
             other => panic!("{other}"),
         }
-        let msg = err.to_string();
         assert!(
-            msg.contains(&format!("process {}", child.id())) && msg.contains(FILE),
+            msg.contains("process 77") && msg.contains(&dir.path().display().to_string()),
             "{msg}"
         );
-        // Once it is gone the lock is stale.
+        child.kill().unwrap();
+        child.wait().unwrap();
         drop(acquire(dir.path()).unwrap());
-    }
-
-    #[test]
-    fn owner_file_round_trip() {
-        let o = Owner {
-            pid: 12,
-            start: Some(345),
-            boot: Some("b-1".into()),
-        };
-        assert_eq!(Owner::parse(&o.to_file()), Some(o));
-        assert_eq!(
-            Owner::parse("77\n"),
-            Some(Owner {
-                pid: 77,
-                start: None,
-                boot: None
-            })
-        );
-        assert_eq!(Owner::parse("x\n"), None);
     }
 }

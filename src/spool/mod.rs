@@ -11,16 +11,17 @@
 //!   [`Spool::peek`] again, also after a crash: the ack position is
 //!   persisted before `ack` returns. Delivery is at-least-once: records
 //!   after the last ack may be delivered twice around a crash.
-//! - Nothing appended is lost unless the `max_bytes` bound drops it (oldest
-//!   whole segments first, counted and logged) or the disk damages it
-//!   (skipped, counted and logged). Records are delivered in seq order.
+//! - Nothing appended is lost unless the `max_bytes` bound or a full disk
+//!   ([`Spool::shed_oldest`]) drops it (oldest whole segments first,
+//!   counted and logged) or the disk damages it (skipped, counted and
+//!   logged). Records are delivered in seq order.
 //!
 //! # On-disk format
 //!
 //! A spool directory holds:
 //!
 //! ```text
-//! spool.lock                  owner pid, then "start=<ticks> boot=<id>" (lock.rs)
+//! spool.lock                  flock(2)ed while open; owner pid, for people (lock.rs)
 //! ack                         persisted ack position (ack.rs)
 //! 00000000000000000001.seg    segments, named by the seq they start at,
 //! 00000000000000000913.seg    20 digits so names sort like seqs
@@ -38,9 +39,10 @@
 //!     20   len  payload  one InfluxDB batch, opaque here
 //! ```
 //!
-//! The `ack` file is 20 bytes: `PGAK`, u32 version 1, u64 acked seq, CRC-32C
-//! of the first 16 bytes. It is replaced by write-to-`ack.tmp`, fsync,
-//! rename, directory fsync.
+//! The `ack` file is two 20-byte slots, each `PGAK`, u32 version 1, u64
+//! acked seq, CRC-32C of its first 16 bytes; the higher valid seq counts.
+//! An ack overwrites the older slot in place and fdatasyncs: it needs no
+//! new disk blocks, so a full disk can still be drained (ack.rs).
 //!
 //! # Invariants
 //!
@@ -97,6 +99,12 @@ mod tests;
 pub use error::SpoolError;
 pub use record::RecordError;
 pub use scan::{decode_segment, DecodeStop, DecodedSegment, Skipped};
+
+/// The ack position an `ack` file's bytes hold, or why they hold none (for
+/// tools and tests that inspect a spool without opening it).
+pub fn decode_ack_file(bytes: &[u8]) -> Result<u64, String> {
+    ack::decode(bytes)
+}
 
 /// Largest default segment: big enough that a full spool is a handful of
 /// files, small enough that dropping one loses little.
@@ -253,6 +261,7 @@ pub struct Spool {
     writer: Option<File>,
     reader: Reader,
     acked: u64,
+    ack_file: ack::AckFile,
     next_seq: u64,
     counters: Counters,
     // Last: released after every file above is closed.
@@ -284,8 +293,8 @@ impl Spool {
         fs::create_dir_all(dir).map_err(|e| SpoolError::io("create spool directory", dir, e))?;
         let lock = lock::acquire(dir)?;
         let dir = dir.to_path_buf();
-        ack::remove_leftover(&dir)?;
-        let acked = match ack::load(&dir)? {
+        let (ack_file, loaded) = ack::AckFile::open(&dir)?;
+        let acked = match loaded {
             ack::Loaded::Missing => 0,
             ack::Loaded::Acked(seq) => seq,
             ack::Loaded::Corrupt(reason) => {
@@ -379,6 +388,7 @@ impl Spool {
             writer: None,
             reader,
             acked,
+            ack_file,
             next_seq,
             counters,
             lock,
@@ -400,6 +410,10 @@ impl Spool {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.opts.max_bytes
     }
 
     /// Appends one record and fsyncs it before returning its seq. Makes room
@@ -489,6 +503,37 @@ impl Spool {
         Ok(())
     }
 
+    /// Deletes the oldest segment, acknowledged or not, to give space back
+    /// to a disk that refused a write. Returns the undelivered records it
+    /// held, or `None` when nothing left would free space (only an empty
+    /// segment). Counted like a `max_bytes` drop; the caller logs once per
+    /// episode, not per segment.
+    pub fn shed_oldest(&mut self) -> Result<Option<u64>, SpoolError> {
+        let Some(front) = self.segments.front() else {
+            return Ok(None);
+        };
+        if self.segments.len() == 1 {
+            if front.size == 0 {
+                return Ok(None);
+            }
+            // Its successor first, so the next seq stays on disk: an empty
+            // file needs no data blocks. Should even that fail, space wins:
+            // after a crash the dropped records' seqs could be handed out
+            // again, harmless since none of them was delivered.
+            if let Err(e) = self.start_segment(self.next_seq) {
+                tracing::debug!(error = %e, "no successor segment before shedding the only one");
+            }
+        }
+        let mut tally = DropTally::default();
+        self.drop_oldest(&mut tally)?;
+        dir::sync_dir(&self.dir)?;
+        self.counters.dropped_records += tally.records;
+        self.counters.dropped_bytes += tally.bytes;
+        events::shed(&self.dir, tally.records, tally.bytes, tally.seqs);
+        events::gauges(&self.stats());
+        Ok(Some(tally.records))
+    }
+
     fn start_segment(&mut self, seq: u64) -> Result<(), SpoolError> {
         let (path, file) = segment::create(&self.dir, seq)?;
         self.segments.push_back(Segment::new(seq, path));
@@ -531,7 +576,9 @@ impl Spool {
 
     /// The oldest record not yet acknowledged, left in place.
     pub fn peek(&mut self) -> Result<Option<SpoolRecord>, SpoolError> {
-        let found = self.seek_unacked(true)?;
+        let found = self
+            .seek_unacked(true)
+            .inspect_err(|_| self.forget_reader_file())?;
         Ok(found.map(|f| SpoolRecord {
             seq: f.seq,
             payload: f.payload,
@@ -553,9 +600,10 @@ impl Spool {
                 last,
             });
         }
-        ack::store(&self.dir, seq)?;
+        self.ack_file.store(seq)?;
         self.acked = seq;
-        self.seek_unacked(false)?;
+        self.seek_unacked(false)
+            .inspect_err(|_| self.forget_reader_file())?;
         events::gauges(&self.stats());
         Ok(())
     }
@@ -652,6 +700,13 @@ impl Spool {
             dir::sync_dir(&self.dir)?;
         }
         Ok(found)
+    }
+
+    /// After a failed read the next attempt opens the segment afresh: the
+    /// handle may be what failed (a remounted disk, a replaced file).
+    fn forget_reader_file(&mut self) {
+        self.reader.file = None;
+        self.reader.verified = None;
     }
 
     fn advance(&mut self, next: u64) {

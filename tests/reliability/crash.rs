@@ -111,13 +111,8 @@ struct SpoolOnDisk {
 
 fn read_spool(dir: &Path) -> SpoolOnDisk {
     let acked = match std::fs::read(dir.join("ack")) {
-        Ok(b) => {
-            assert!(
-                b.len() == 20 && &b[..4] == b"PGAK",
-                "ack file is not an ack record: {b:?}"
-            );
-            u64::from_le_bytes(b[8..16].try_into().unwrap())
-        }
+        Ok(b) => plantgw::spool::decode_ack_file(&b)
+            .unwrap_or_else(|e| panic!("ack file is not an ack record ({e}): {b:?}")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(e) => panic!("read ack file: {e}"),
     };

@@ -1,7 +1,8 @@
 //! Reliability (DESIGN §7): InfluxDB outages, a gateway killed with SIGKILL,
 //! a spool smaller than the outage, misbehaving Modbus peers, read-only
 //! towards PLCs, plant-clock jumps, backing off from a dead PLC, one
-//! silent register range isolated from the rest of its PLC, and a poller
+//! silent register range isolated from the rest of its PLC, a spool
+//! filesystem that fills up, reloads, panicking pollers, and a poller
 //! running over a transport of the test's own.
 //!
 //! Every test starts its own servers on free loopback ports. The checks are
@@ -12,6 +13,7 @@ mod bad_peers;
 mod clock;
 mod crash;
 mod demotion;
+mod disk_full;
 mod influx_outage;
 pub mod peer;
 mod read_only;
