@@ -8,8 +8,9 @@
 //! serial gateway's TCP port) and RTU (a serial line, or any
 //! `AsyncRead + AsyncWrite`) slot in as one new file each, building a
 //! tokio-modbus client context with `tokio_modbus::client::rtu::attach_slave`
-//! and wrapping it in [`ContextConnection`], plus one arm in [`for_plc`];
-//! `poller.rs` does not change.
+//! and wrapping it in [`ContextConnection`], plus one arm in [`for_plc`]
+//! (and the settings that name it); `poller.rs`, `link.rs` and the decoding
+//! do not change.
 //!
 //! What every implementation must do, and what it need not:
 //! - **Read-only.** The seam has no write function, so no transport can
@@ -18,7 +19,8 @@
 //! - **Unit id.** A connection talks to the one unit id it was opened for,
 //!   and an answer from any other unit is a [`LinkError::Protocol`] (the
 //!   MBAP header's unit id for TCP, the frame's address byte for RTU; both
-//!   checked by tokio-modbus). Broadcast (unit 0) is never sent.
+//!   checked by tokio-modbus). On a serial line unit 0 is broadcast, which
+//!   no unit answers: an RTU transport refuses to connect to it.
 //! - **Timeouts.** None needed inside: [`Link`](super::link::Link) runs every
 //!   connect and every read under the PLC's timeout and drops the future
 //!   when it expires. The poller then drops the connection too, because a
