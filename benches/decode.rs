@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use plantgw::config::{ByteOrder, DataType, Table, Tag, TagId};
-use plantgw::modbus::decode::decode_register_tag;
+use plantgw::source::modbus::decode::decode_register_tag;
 
 fn tags(n: usize) -> Vec<Tag> {
     let types = [

@@ -18,9 +18,12 @@ pub mod http;
 pub mod influxd;
 pub mod kpi;
 pub mod kpi_cmd;
-pub mod modbus;
 pub mod sample;
 pub mod shutdown;
+pub mod source;
+// The Modbus source's old path, for modules not yet moved (check); remove
+// once they import `source::modbus`.
+pub use source::modbus;
 pub mod spool;
 pub mod tags;
 pub mod telemetry;

@@ -41,7 +41,7 @@ use clap::Parser;
 use plantgw::config::{self, InfluxSettings, InfluxTarget};
 use plantgw::historian::QueryClient;
 use plantgw::influxd::{self, Influxd};
-use plantgw::modbus::planner::{lower_bound, plan};
+use plantgw::source::modbus::planner::{lower_bound, plan};
 use plantsim::load::{self, GatewayTarget, LoadOptions, LoadSpec};
 use plantsim::{PlantMap, SimOptions, Simulator};
 use tokio_util::sync::CancellationToken;

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 use super::critical::panic_message;
 use crate::config::Plc;
 use crate::http::Health;
-use crate::modbus::poller::Poller;
 use crate::sample::Scan;
+use crate::source::modbus::poller::Poller;
 
 /// Wait before restarting a panicked poller, doubling while it keeps
 /// panicking soon after each start, so a panic on every scan does not spin.

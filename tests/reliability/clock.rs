@@ -1,7 +1,7 @@
 //! Plant-clock jumps: scan timestamps stay strictly increasing per PLC
 //! when the plant clock goes backwards (the poller uses
 //! max(clock, last + 1 ms)), and follow the clock again once it is ahead.
-//! A one-off jump on one poller is unit-tested in src/modbus/poller.rs;
+//! A one-off jump on one poller is unit-tested in src/source/modbus/poller.rs;
 //! here a poller runs against a real peer with a clock that runs backwards
 //! the whole time, every scan a jump back.
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use plantgw::config::{ByteOrder, DataType, Plc, Table, Tag, TagId};
-use plantgw::modbus::poller::Poller;
 use plantgw::sample::Value;
+use plantgw::source::modbus::poller::Poller;
 use plantsim::clock::PlantClock;
 
 use super::peer::{self, Mode, ScriptedPlc};

@@ -2,7 +2,8 @@
 //! a spool smaller than the outage, misbehaving Modbus peers, read-only
 //! towards PLCs, plant-clock jumps, backing off from a dead PLC, one
 //! silent register range isolated from the rest of its PLC, a spool
-//! filesystem that fills up, reloads and panicking pollers.
+//! filesystem that fills up, reloads, panicking pollers, and a poller
+//! running over a transport of the test's own.
 //!
 //! Every test starts its own servers on free loopback ports. The checks are
 //! structural (every scan present, no hole longer than 1.5 scan periods,
@@ -21,6 +22,7 @@ mod silent_range;
 mod spool_full;
 mod supervise;
 pub mod tap;
+mod transport;
 
 use std::fmt::Write as _;
 use std::path::Path;
