@@ -3,7 +3,7 @@
 //! reporter. Parts can be replaced while the others keep running.
 use std::sync::Arc;
 
-use plantsim::clock::PlantClock;
+use plantgw_core::clock::PlantClock;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -3,7 +3,7 @@
 //! settings); scans keep queueing on its input meanwhile, so none is lost.
 use std::sync::Arc;
 
-use plantsim::clock::PlantClock;
+use plantgw_core::clock::PlantClock;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{KpiSettings, Site};
