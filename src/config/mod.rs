@@ -6,6 +6,7 @@
 //! settings. Every error names the file, the key and the reason, and never
 //! the value of a secret or of an unknown key ([`diagnose`]).
 mod diagnose;
+pub mod names;
 mod raw;
 mod secret;
 mod settings;
