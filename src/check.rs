@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::config::{DataType, InfluxTarget, Settings, Tag};
 use crate::historian::QueryClient;
-use crate::modbus::planner::{lower_bound, plan};
+use crate::source::modbus::planner::{lower_bound, plan};
 
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
