@@ -1,2 +1,3 @@
 mod close_crash;
 mod day_e2e;
+mod inputs;
