@@ -139,6 +139,28 @@ pub struct Tag {
 }
 
 impl Tag {
+    /// A plain tag: ABCD order, no bit, unscaled, no unit, limits or
+    /// deadband, and as many registers as its type takes (`length` for a
+    /// string). The fields are public: set the rest with `..Tag::new(..)`.
+    pub fn new(id: TagId, table: Table, address: u16, data_type: DataType, length: u16) -> Tag {
+        Tag {
+            id: Arc::new(id),
+            table,
+            address,
+            data_type,
+            order: ByteOrder::ABCD,
+            bit: None,
+            count: data_type.registers(length),
+            scale: 1.0,
+            offset: 0.0,
+            unit: None,
+            deadband: None,
+            max_interval: None,
+            min: None,
+            max: None,
+        }
+    }
+
     /// Integers keep integer type only when no scaling applies.
     pub fn is_scaled(&self) -> bool {
         self.scale != 1.0 || self.offset != 0.0
