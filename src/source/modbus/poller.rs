@@ -358,23 +358,21 @@ impl Poller {
     /// The PLC is down: the tags not read in this scan get the outage's
     /// codes, fixed by the scan that began it.
     fn hold_outage(&mut self, pass: &mut Pass, waiting: bool) {
-        let held = match &self.outage {
-            Some(held) => held.clone(),
-            None => {
-                let mut held = vec![pass.outage_code(); pass.readings.len()];
-                for &(bi, q) in &pass.failed {
-                    for &i in &self.schedule.block(bi).tags {
-                        held[i] = q;
-                    }
+        if self.outage.is_none() {
+            let mut held = vec![pass.outage_code(); pass.readings.len()];
+            for &(bi, q) in &pass.failed {
+                for &i in &self.schedule.block(bi).tags {
+                    held[i] = q;
                 }
-                self.outage = Some(held.clone());
-                held
             }
-        };
-        for (i, r) in pass.readings.iter_mut().enumerate() {
-            if !pass.read[i] {
-                r.value = None;
-                r.quality = held[i];
+            self.outage = Some(held);
+        }
+        if let Some(held) = &self.outage {
+            for (i, r) in pass.readings.iter_mut().enumerate() {
+                if !pass.read[i] {
+                    r.value = None;
+                    r.quality = held[i];
+                }
             }
         }
         if !waiting {
