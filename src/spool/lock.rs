@@ -9,26 +9,17 @@
 //! The file is never deleted: a process waiting on a deleted file's lock
 //! would get it while a third locks a new file of the same name. An flock
 //! belongs to the open file, so a second open in this same process
-//! conflicts too; a registry of held locks tells that case apart, for a
-//! clearer message.
+//! conflicts too; the pid in the file then names this process, which tells
+//! that case apart for a clearer message.
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use super::SpoolError;
 
 pub const FILE: &str = "spool.lock";
-
-/// Lock files this process holds, by canonical path.
-static HELD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-fn held() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    // The list stays consistent even if a holder panicked.
-    HELD.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Held for as long as the spool is open; closing the file on drop
 /// releases the lock.
@@ -78,11 +69,6 @@ pub fn acquire(dir: &Path) -> Result<LockFile, SpoolError> {
         .map_err(|e| SpoolError::io("resolve spool directory", dir, e))?;
     let path = dir.join(FILE);
     let pid = std::process::id();
-    // Held across the whole attempt so two threads cannot both get in.
-    let mut held = held();
-    if held.contains(&path) {
-        return Err(SpoolError::AlreadyOpen { dir, path, pid });
-    }
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -93,8 +79,14 @@ pub fn acquire(dir: &Path) -> Result<LockFile, SpoolError> {
     match try_lock(&file) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-            let pid = named_pid(&file);
-            return Err(SpoolError::Locked { dir, path, pid });
+            return Err(match named_pid(&file) {
+                Some(holder) if holder == pid => SpoolError::AlreadyOpen { dir, path, pid },
+                holder => SpoolError::Locked {
+                    dir,
+                    path,
+                    pid: holder,
+                },
+            });
         }
         Err(e) => return Err(SpoolError::io("lock", &path, e)),
     }
@@ -106,14 +98,7 @@ pub fn acquire(dir: &Path) -> Result<LockFile, SpoolError> {
     {
         tracing::debug!(lock = %path.display(), error = %e, "could not write the pid into the spool lock file");
     }
-    held.push(path.clone());
     Ok(LockFile { path, _file: file })
-}
-
-impl Drop for LockFile {
-    fn drop(&mut self) {
-        held().retain(|p| p != &self.path);
-    }
 }
 
 #[cfg(test)]
