@@ -10,10 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::{
-    blocking, now_ms, pymodbus_tags, query_client, start_gateway, status_ts, stop_gateway,
+    blocking, metric, now_ms, pymodbus_tags, query_client, start_gateway, status_ts, stop_gateway,
     GatewayToml, PlcToml,
 };
-use crate::common::influx::{http_client, InfluxD};
+use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
 use crate::common::{eventually, free_port};
 
@@ -69,20 +69,6 @@ fn fill(path: &Path) -> (u64, std::io::Error) {
             Err(e) => return (written, e),
         }
     }
-}
-
-async fn metric(url: &str, name: &str) -> Option<f64> {
-    let text = http_client()
-        .get(url)
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find(|l| l.split([' ', '{']).next() == Some(name))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 /// Seconds since the gateway last routed a scan of `PLC` (None: never).

@@ -24,6 +24,7 @@ mod supervise;
 pub mod tap;
 mod transport;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -31,9 +32,10 @@ use std::time::Duration;
 use plantgw::app::{self, RunOptions, Running};
 use plantgw::config::Settings;
 use plantgw::historian::query::QueryClient;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::influx::v1_settings;
+use crate::common::influx::{http_client, v1_settings};
 
 pub const DATABASE: &str = "plant";
 
@@ -139,6 +141,22 @@ pub async fn stop_gateway(gw: Running, cancel: CancellationToken) {
         .expect("gateway shut down without error");
 }
 
+/// The value of the first sample of metric `name` scraped from `url` (None:
+/// not reachable or not there).
+pub async fn metric(url: &str, name: &str) -> Option<f64> {
+    let text = http_client()
+        .get(url)
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.split([' ', '{']).next() == Some(name))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
 /// An InfluxQL client for `database` on `url`, with the database created.
 pub async fn query_client(url: &str) -> QueryClient {
     let q = QueryClient::new(&v1_settings(url, DATABASE, None))
@@ -161,8 +179,58 @@ pub async fn status_ts(q: &QueryClient, plc: &str) -> Vec<i64> {
     series
         .iter()
         .flat_map(|s| s.values.iter())
-        .filter_map(|row| row.first().and_then(serde_json::Value::as_i64))
+        .filter_map(|row| row.first().and_then(Value::as_i64))
         .collect()
+}
+
+/// Every quality code written per tag of `plc` as (epoch ms, code), oldest
+/// first.
+pub async fn quality_codes(q: &QueryClient, plc: &str) -> BTreeMap<String, Vec<(i64, String)>> {
+    let series = q
+        .query(&format!(
+            "SELECT \"code\" FROM \"tag_quality\" WHERE \"plc\"='{plc}' GROUP BY \"tag\" ORDER BY time ASC"
+        ))
+        .await
+        .expect("query tag_quality");
+    series
+        .into_iter()
+        .map(|s| {
+            let tag = s.tags.get("tag").cloned().unwrap_or_default();
+            let rows = s
+                .values
+                .iter()
+                .filter_map(|r| Some((r.first()?.as_i64()?, r.get(1)?.as_str()?.to_string())))
+                .collect();
+            (tag, rows)
+        })
+        .collect()
+}
+
+/// Rows of an equipment measurement: (epoch ms, column → value) with the
+/// non-null columns other than time.
+pub async fn equipment_rows(
+    q: &QueryClient,
+    equipment: &str,
+) -> Vec<(i64, BTreeMap<String, Value>)> {
+    let series = q
+        .query(&format!("SELECT * FROM \"{equipment}\" ORDER BY time ASC"))
+        .await
+        .expect("query values");
+    let mut out = Vec::new();
+    for s in series {
+        for row in &s.values {
+            let fields = s
+                .columns
+                .iter()
+                .zip(row)
+                .skip(1)
+                .filter(|(_, v)| !v.is_null())
+                .map(|(c, v)| (c.clone(), v.clone()))
+                .collect();
+            out.push((row[0].as_i64().unwrap_or_default(), fields));
+        }
+    }
+    out
 }
 
 /// Waits until every PLC in `plcs` has at least `n` `plc_status` rows.

@@ -6,29 +6,15 @@ use std::time::{Duration, Instant};
 use super::peer::{Mode, ScriptedPlc};
 use super::tap::WriteTap;
 use super::{
-    assert_ascending, blocking, holes, now_ms, query_client, start_gateway, status_ts,
+    assert_ascending, blocking, holes, metric, now_ms, query_client, start_gateway, status_ts,
     stop_gateway, tags, wait_for_scans, GatewayToml, PlcToml,
 };
-use crate::common::influx::{http_client, InfluxD};
+use crate::common::influx::InfluxD;
 use crate::common::{eventually, free_port};
 
 const SCAN_MS: i64 = 200;
 const PLCS: [&str; 2] = ["big_a", "big_b"];
 const MAX_BYTES: u64 = 1 << 20;
-
-async fn metric(url: &str, name: &str) -> Option<f64> {
-    let text = http_client()
-        .get(url)
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find(|l| l.split([' ', '{']).next() == Some(name))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spool_smaller_than_outage_drops_oldest_keeps_newest() {
