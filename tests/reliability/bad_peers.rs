@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::peer::{self, Mode, ScriptedPlc};
 use super::{
-    assert_ascending, equipment_rows, holes, now_ms, pymodbus_tags, quality_codes, query_client,
+    assert_ascending, equipment_rows, holes, now_ms, pymodbus_plc, quality_codes, query_client,
     spacing, start_gateway, status_ts, stop_gateway, tags, GatewayToml, PlcToml,
 };
 use crate::common::eventually;
@@ -69,13 +69,7 @@ async fn misbehaving_peers_are_marked_isolated_and_recovered() {
         peers.push(ScriptedPlc::start(mode).await);
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut plcs = vec![PlcToml {
-        name: "healthy".into(),
-        address: format!("127.0.0.1:{}", healthy.port),
-        scan_ms: SCAN_MS as u64,
-        timeout_ms: 1000,
-        tags: pymodbus_tags("healthy_dev"),
-    }];
+    let mut plcs = vec![pymodbus_plc("healthy", healthy.port, SCAN_MS as u64)];
     for ((name, _, _), peer) in cases().into_iter().zip(&peers) {
         // Four registers and three coils: two requests per scan.
         let equipment = format!("{name}_dev");
@@ -88,15 +82,8 @@ async fn misbehaving_peers_are_marked_isolated_and_recovered() {
                 + &tags(&equipment, "coil", "bool", "coil", 0, 3),
         });
     }
-    let settings = GatewayToml {
-        influx_url: &influx.url,
-        spool_dir: &dir.path().join("spool"),
-        spool_max_bytes: None,
-        flush_interval_ms: 200,
-        http_listen: String::new(),
-        plcs,
-    }
-    .write_and_load(&dir.path().join("gw.toml"));
+    let settings = GatewayToml::new(&influx.url, &dir.path().join("spool"), plcs)
+        .write_and_load(&dir.path().join("gw.toml"));
     let (gw, cancel) = start_gateway(settings).await;
 
     // Misbehave until every bad PLC's register tags carry their code.
@@ -231,13 +218,10 @@ async fn a_hole_among_adjacent_tags_is_split_down_to_single_tags() {
     let influx = InfluxD::start();
     let q = query_client(&influx.url).await;
     let dir = tempfile::tempdir().unwrap();
-    let settings = GatewayToml {
-        influx_url: &influx.url,
-        spool_dir: &dir.path().join("spool"),
-        spool_max_bytes: None,
-        flush_interval_ms: 200,
-        http_listen: String::new(),
-        plcs: vec![PlcToml {
+    let settings = GatewayToml::new(
+        &influx.url,
+        &dir.path().join("spool"),
+        vec![PlcToml {
             name: "holey".into(),
             address: peer.address(),
             scan_ms: SCAN_MS as u64,
@@ -245,7 +229,7 @@ async fn a_hole_among_adjacent_tags_is_split_down_to_single_tags() {
             // Registers 10..13, one request; 12 is the hole.
             tags: tags("holey_dev", "holding", "u16", "reg", 10, 4),
         }],
-    }
+    )
     .write_and_load(&dir.path().join("gw.toml"));
     let (gw, cancel) = start_gateway(settings).await;
     super::wait_for_scans(&q, &["holey"], 15, Duration::from_secs(30)).await;

@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::{
-    blocking, metric, now_ms, pymodbus_tags, query_client, start_gateway, status_ts, stop_gateway,
-    GatewayToml, PlcToml,
+    blocking, metric, now_ms, pymodbus_plc, query_client, start_gateway, status_ts, stop_gateway,
+    GatewayToml,
 };
 use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
@@ -90,18 +90,12 @@ async fn full_disk_drops_oldest_keeps_polling_and_recovers() {
 
     let conf = tempfile::tempdir().unwrap();
     let settings = GatewayToml {
-        influx_url: &influx.url,
-        spool_dir: &fs.path.join("spool"),
-        spool_max_bytes: None,
-        flush_interval_ms: 200,
         http_listen: format!("127.0.0.1:{}", free_port()),
-        plcs: vec![PlcToml {
-            name: PLC.into(),
-            address: format!("127.0.0.1:{}", plc.port),
-            scan_ms: SCAN_MS as u64,
-            timeout_ms: 1000,
-            tags: pymodbus_tags("disk_full_dev"),
-        }],
+        ..GatewayToml::new(
+            &influx.url,
+            &fs.path.join("spool"),
+            vec![pymodbus_plc(PLC, plc.port, SCAN_MS as u64)],
+        )
     }
     .write_and_load(&conf.path().join("gw.toml"));
     let (gw, cancel) = start_gateway(settings).await;

@@ -60,7 +60,20 @@ pub struct GatewayToml<'a> {
     pub plcs: Vec<PlcToml>,
 }
 
-impl GatewayToml<'_> {
+impl<'a> GatewayToml<'a> {
+    /// What most tests want: an unbounded spool, 200 ms flushes, no HTTP
+    /// endpoint.
+    pub fn new(influx_url: &'a str, spool_dir: &'a Path, plcs: Vec<PlcToml>) -> Self {
+        GatewayToml {
+            influx_url,
+            spool_dir,
+            spool_max_bytes: None,
+            flush_interval_ms: 200,
+            http_listen: String::new(),
+            plcs,
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut s = format!(
             "[site]\nname = \"reliab\"\ntimezone = \"America/Lima\"\n\n\
@@ -112,6 +125,18 @@ pub fn tags(
         );
     }
     s
+}
+
+/// A PLC on the pymodbus fixture at `port` with [`pymodbus_tags`] on
+/// equipment `{name}_dev`.
+pub fn pymodbus_plc(name: &str, port: u16, scan_ms: u64) -> PlcToml {
+    PlcToml {
+        name: name.into(),
+        address: format!("127.0.0.1:{port}"),
+        scan_ms,
+        timeout_ms: 1000,
+        tags: pymodbus_tags(&format!("{name}_dev")),
+    }
 }
 
 /// Starts the gateway in this process with a wall plant clock and a short

@@ -52,13 +52,10 @@ async fn a_silent_register_range_leaves_the_rest_of_the_plc_scanning() {
     let influx = InfluxD::start();
     let q = query_client(&influx.url).await;
     let dir = tempfile::tempdir().unwrap();
-    let settings = GatewayToml {
-        influx_url: &influx.url,
-        spool_dir: &dir.path().join("spool"),
-        spool_max_bytes: None,
-        flush_interval_ms: 200,
-        http_listen: String::new(),
-        plcs: vec![PlcToml {
+    let settings = GatewayToml::new(
+        &influx.url,
+        &dir.path().join("spool"),
+        vec![PlcToml {
             name: "mixed".into(),
             address: format!("127.0.0.1:{}", plc.port),
             scan_ms: SCAN_MS as u64,
@@ -69,7 +66,7 @@ async fn a_silent_register_range_leaves_the_rest_of_the_plc_scanning() {
             // registers from the nearest good tag: never merged with it).
             tags: pymodbus_tags("mixed_dev") + &tags("mute_dev", "holding", "u16", "mute", 64, 2),
         }],
-    }
+    )
     .write_and_load(&dir.path().join("gw.toml"));
     let (gw, cancel) = start_gateway(settings).await;
     wait_for_scans(&q, &["mixed"], SCANS, Duration::from_secs(50)).await;

@@ -29,29 +29,29 @@ async fn spool_smaller_than_outage_drops_oldest_keeps_newest() {
     // Long field names: ~27 KB of line protocol per PLC per scan, so two
     // PLCs at 200 ms fill the 1 MiB spool in about four seconds.
     let settings = GatewayToml {
-        influx_url: &tap.url,
-        spool_dir: &dir.path().join("spool"),
         spool_max_bytes: Some(MAX_BYTES),
-        flush_interval_ms: 200,
         http_listen: format!("127.0.0.1:{}", free_port()),
-        plcs: PLCS
-            .iter()
-            .zip(&peers)
-            .map(|(name, peer)| PlcToml {
-                name: name.to_string(),
-                address: peer.address(),
-                scan_ms: SCAN_MS as u64,
-                timeout_ms: 1000,
-                tags: tags(
-                    &format!("{name}_dev"),
-                    "holding",
-                    "u16",
-                    "bearing_temperature_sensor_deg_c_",
-                    0,
-                    600,
-                ),
-            })
-            .collect(),
+        ..GatewayToml::new(
+            &tap.url,
+            &dir.path().join("spool"),
+            PLCS.iter()
+                .zip(&peers)
+                .map(|(name, peer)| PlcToml {
+                    name: name.to_string(),
+                    address: peer.address(),
+                    scan_ms: SCAN_MS as u64,
+                    timeout_ms: 1000,
+                    tags: tags(
+                        &format!("{name}_dev"),
+                        "holding",
+                        "u16",
+                        "bearing_temperature_sensor_deg_c_",
+                        0,
+                        600,
+                    ),
+                })
+                .collect(),
+        )
     }
     .write_and_load(&dir.path().join("gw.toml"));
     let (gw, cancel) = start_gateway(settings).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use plantgw::app::{self, FaultHook, RunOptions};
 
-use super::{pymodbus_tags, query_client, status_ts, stop_gateway, GatewayToml, PlcToml};
+use super::{pymodbus_plc, query_client, status_ts, stop_gateway, GatewayToml};
 use crate::common::eventually;
 use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
@@ -20,23 +20,13 @@ async fn a_panicking_poller_is_restarted_and_counted() {
     let q = query_client(&influx.url).await;
     let dir = tempfile::tempdir().unwrap();
     let plcs = ["panicky", "steady"];
-    let settings = GatewayToml {
-        influx_url: &influx.url,
-        spool_dir: &dir.path().join("spool"),
-        spool_max_bytes: None,
-        flush_interval_ms: 200,
-        http_listen: String::new(),
-        plcs: plcs
-            .iter()
-            .map(|name| PlcToml {
-                name: (*name).into(),
-                address: format!("127.0.0.1:{}", plc.port),
-                scan_ms: 200,
-                timeout_ms: 1000,
-                tags: pymodbus_tags(&format!("{name}_dev")),
-            })
+    let settings = GatewayToml::new(
+        &influx.url,
+        &dir.path().join("spool"),
+        plcs.iter()
+            .map(|name| pymodbus_plc(name, plc.port, 200))
             .collect(),
-    }
+    )
     .write_and_load(&dir.path().join("gw.toml"));
 
     // The first two starts of `panicky`'s poller panic inside its task.
