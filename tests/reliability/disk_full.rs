@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::{
-    blocking, metric, now_ms, pymodbus_plc, query_client, start_gateway, status_ts, stop_gateway,
-    GatewayToml,
+    blocking, join_within, metric, now_ms, pymodbus_plc, query_client, start_gateway, status_ts,
+    stop_gateway, GatewayToml,
 };
 use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
@@ -291,9 +291,5 @@ async fn sender_survives_a_failing_spool_read() {
     )
     .await;
     drain.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .expect("sender stops after drain")
-        .expect("sender task joins")
-        .expect("sender ends without error");
+    join_within(task, Duration::from_secs(10), "sender after drain").await;
 }

@@ -33,6 +33,7 @@ use plantgw::app::{self, RunOptions, Running};
 use plantgw::config::Settings;
 use plantgw::historian::query::QueryClient;
 use serde_json::Value;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::influx::{http_client, v1_settings};
@@ -139,18 +140,32 @@ pub fn pymodbus_plc(name: &str, port: u16, scan_ms: u64) -> PlcToml {
     }
 }
 
-/// Starts the gateway in this process with a wall plant clock and a short
-/// drain grace.
+/// The run options of these tests: a short drain grace, so a stop does not
+/// wait out the default one.
+pub fn run_options() -> RunOptions {
+    RunOptions {
+        drain_grace: Duration::from_secs(3),
+        ..RunOptions::default()
+    }
+}
+
+/// Starts the gateway in this process with a wall plant clock and
+/// [`run_options`].
 pub async fn start_gateway(settings: Settings) -> (Running, CancellationToken) {
+    start_gateway_with(settings, run_options()).await
+}
+
+/// [`start_gateway`] with options of the test's own.
+pub async fn start_gateway_with(
+    settings: Settings,
+    options: RunOptions,
+) -> (Running, CancellationToken) {
     let cancel = CancellationToken::new();
     let gw = app::start(
         settings,
         plantsim::clock::PlantClock::wall(),
         cancel.clone(),
-        RunOptions {
-            drain_grace: Duration::from_secs(3),
-            ..RunOptions::default()
-        },
+        options,
     )
     .await
     .expect("gateway starts");
@@ -164,6 +179,21 @@ pub async fn stop_gateway(gw: Running, cancel: CancellationToken) {
         .await
         .expect("gateway shut down within 30 s")
         .expect("gateway shut down without error");
+}
+
+/// Waits up to `within` for a spawned task returning a `Result`, and checks
+/// it joined and ended without error.
+pub async fn join_within<T, E: std::fmt::Debug>(
+    task: JoinHandle<Result<T, E>>,
+    within: Duration,
+    what: &str,
+) -> T {
+    match tokio::time::timeout(within, task).await {
+        Err(_) => panic!("{what} did not stop within {within:?}"),
+        Ok(Err(e)) => panic!("{what} task did not join: {e}"),
+        Ok(Ok(Err(e))) => panic!("{what} ended with an error: {e:?}"),
+        Ok(Ok(Ok(v))) => v,
+    }
 }
 
 /// The value of the first sample of metric `name` scraped from `url` (None:

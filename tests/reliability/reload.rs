@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    assert_ascending, blocking, holes, now_ms, pymodbus_plc, query_client, status_ts,
+    assert_ascending, blocking, holes, join_within, now_ms, pymodbus_plc, query_client, status_ts,
     wait_for_scans, GatewayToml,
 };
 use crate::common::eventually;
@@ -112,11 +112,7 @@ async fn reload_with_an_unchanged_plc_list_misses_at_most_one_scan() {
     )
     .await;
     stop.cancel();
-    tokio::time::timeout(Duration::from_secs(30), task)
-        .await
-        .expect("gateway stopped within 30 s")
-        .expect("gateway task")
-        .expect("gateway ended without error");
+    join_within(task, Duration::from_secs(30), "gateway").await;
 
     for plc in PLCS {
         assert_at_most_missed(&q, plc, from_ms, to_ms, reloads.len() as i64).await;
@@ -232,11 +228,7 @@ async fn reload_of_the_kpi_interval_keeps_the_plcs_polling() {
     .await;
     assert!(!task.is_finished(), "gateway ended after the reload");
     stop.cancel();
-    tokio::time::timeout(Duration::from_secs(30), task)
-        .await
-        .expect("gateway stopped within 30 s")
-        .expect("gateway task")
-        .expect("gateway ended without error");
+    join_within(task, Duration::from_secs(30), "gateway").await;
     for plc in &names {
         assert_at_most_missed(&q, plc, from_ms, to_ms, 1).await;
     }

@@ -4,9 +4,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use plantgw::app::{self, FaultHook, RunOptions};
+use plantgw::app::{FaultHook, RunOptions};
 
-use super::{pymodbus_plc, query_client, status_ts, stop_gateway, GatewayToml};
+use super::{
+    pymodbus_plc, query_client, run_options, start_gateway_with, status_ts, stop_gateway,
+    GatewayToml,
+};
 use crate::common::eventually;
 use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
@@ -39,19 +42,14 @@ async fn a_panicking_poller_is_restarted_and_counted() {
             }
         }))
     };
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let gw = app::start(
+    let (gw, cancel) = start_gateway_with(
         settings,
-        plantsim::clock::PlantClock::wall(),
-        cancel.clone(),
         RunOptions {
-            drain_grace: Duration::from_secs(3),
             poller_fault: Some(hook),
-            ..RunOptions::default()
+            ..run_options()
         },
     )
-    .await
-    .expect("gateway starts");
+    .await;
 
     eventually(
         Duration::from_secs(30),
