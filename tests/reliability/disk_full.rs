@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     blocking, join_within, metric, now_ms, pymodbus_plc, query_client, start_gateway, status_ts,
-    stop_gateway, GatewayToml,
+    stop_gateway, GatewayToml, SPOOL_DROPS,
 };
 use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
@@ -82,6 +82,7 @@ fn scan_age(gw: &plantgw::app::Running) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_disk_drops_oldest_keeps_polling_and_recovers() {
+    let _drops = SPOOL_DROPS.lock().await;
     let fs = Tmpfs::mount("6m");
     let plc = PymodbusPlc::start();
     let mut influx = InfluxD::start();
@@ -102,6 +103,9 @@ async fn full_disk_drops_oldest_keeps_polling_and_recovers() {
     let http = gw.http_addr.expect("http listener");
     let metrics_url = format!("http://{http}/metrics");
     let spool = gw.spool.clone();
+    let counted_before = metric(&metrics_url, "plantgw_spool_dropped_records_total")
+        .await
+        .unwrap_or(0.0);
 
     // InfluxDB is down: everything goes to the spool.
     eventually(
@@ -143,9 +147,11 @@ async fn full_disk_drops_oldest_keeps_polling_and_recovers() {
         }
     }
     let during = spool.stats().expect("spool stats");
+    // This test's own drops: counted from its baseline, under SPOOL_DROPS.
     let counted = metric(&metrics_url, "plantgw_spool_dropped_records_total")
         .await
-        .unwrap_or(0.0);
+        .unwrap_or(0.0)
+        - counted_before;
     assert!(
         during.dropped_records > 0,
         "nothing dropped although the disk filled: {during:?}"

@@ -196,6 +196,12 @@ pub async fn join_within<T, E: std::fmt::Debug>(
     }
 }
 
+/// The spool-drop counter (`plantgw_spool_dropped_records_total`) is
+/// process-wide: a test that makes its spool drop data holds this for its
+/// whole run and counts from a baseline, so another test's drops cannot
+/// stand in for its own.
+pub static SPOOL_DROPS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The value of the first sample of metric `name` scraped from `url` (None:
 /// not reachable or not there).
 pub async fn metric(url: &str, name: &str) -> Option<f64> {
