@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use plantgw::config::{ByteOrder, DataType, Plc, Table, Tag, TagId};
+use plantgw::config::{DataType, Plc, Table, Tag, TagId};
 use plantgw::sample::{Quality, Value};
 use plantgw::source::modbus::poller::Poller;
 use plantgw::source::modbus::transport::{
@@ -87,27 +87,13 @@ impl Connection for CountingConnection {
 }
 
 fn tag(table: Table, address: u16, data_type: DataType) -> Tag {
-    Tag {
-        id: Arc::new(TagId {
-            plc: "seam".into(),
-            area: "test".into(),
-            equipment: "seam_dev".into(),
-            name: format!("{}_{address}", table.as_str()).into(),
-        }),
-        table,
-        address,
-        data_type,
-        order: ByteOrder::ABCD,
-        bit: None,
-        count: 1,
-        scale: 1.0,
-        offset: 0.0,
-        unit: None,
-        deadband: None,
-        max_interval: None,
-        min: None,
-        max: None,
-    }
+    let id = TagId {
+        plc: "seam".into(),
+        area: "test".into(),
+        equipment: "seam_dev".into(),
+        name: format!("{}_{address}", table.as_str()).into(),
+    };
+    Tag::new(id, table, address, data_type, 0)
 }
 
 /// What the peer holds for each tag of [`plc`].
