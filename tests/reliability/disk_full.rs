@@ -299,3 +299,75 @@ async fn sender_survives_a_failing_spool_read() {
     drain.cancel();
     join_within(task, Duration::from_secs(10), "sender after drain").await;
 }
+
+/// A day-close row handed to the writer while the disk refuses every write
+/// waits in memory, so the writer must not confirm it as durable (the KPI
+/// task would then save "closed" and a crash would lose the row). Once
+/// space is back, an empty durable batch (the KPI task's barrier) is
+/// confirmed only after the held row reached the spool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_batch_is_confirmed_only_once_it_is_on_disk() {
+    use plantgw::historian::pipeline::{writer_task, HistorianInput, SharedSpool};
+    use plantgw::historian::{FieldValue, Point, ScanEncoder};
+    use plantgw::spool::Spool;
+    use tokio::sync::{mpsc, oneshot};
+
+    let fs = Tmpfs::mount("2m");
+    let spool_dir = fs.path.join("spool");
+    let shared = SharedSpool::new(Spool::open(&spool_dir, 1 << 20).expect("open spool"));
+    // An empty spool has nothing old to shed: the disk stays full.
+    let filler = fs.path.join("filler");
+    let (_, e) = fill(&filler);
+    assert_eq!(e.raw_os_error(), Some(28), "filler stopped on ENOSPC: {e}");
+
+    let (tx, rx) = mpsc::channel(8);
+    let writer = tokio::spawn(writer_task(
+        rx,
+        ScanEncoder::new("site", &[]),
+        shared.clone(),
+        5000,
+        Duration::from_secs(60),
+    ));
+    let durable = |points: Vec<Point>| {
+        let (spooled, done) = oneshot::channel();
+        (HistorianInput::Durable { points, spooled }, done)
+    };
+    let close = Point {
+        measurement: "kpi_daily".into(),
+        tags: vec![("day".into(), "2026-03-02".into())],
+        fields: vec![("ore_dry_t".into(), FieldValue::Float(672.5))],
+        ts_ms: 1_772_452_800_000,
+    };
+    let (input, done) = durable(vec![close]);
+    tx.send(input).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), done)
+        .await
+        .expect("the writer answers a durable batch");
+    assert!(
+        answer.is_err(),
+        "the closing row was confirmed as durable while the disk refused it"
+    );
+    assert!(shared.held() > 0, "the row waits in memory");
+
+    std::fs::remove_file(&filler).unwrap();
+    let (barrier, done) = durable(Vec::new());
+    tx.send(barrier).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), done)
+        .await
+        .expect("the writer answers the barrier")
+        .expect("the barrier is confirmed once the disk takes the held row");
+    assert_eq!(shared.held(), 0);
+    let record = shared.peek().await.unwrap().expect("the row is spooled");
+    assert!(
+        String::from_utf8_lossy(&record.payload).contains("kpi_daily,day=2026-03-02"),
+        "{:?}",
+        String::from_utf8_lossy(&record.payload)
+    );
+    drop(tx);
+    join_within(
+        writer,
+        Duration::from_secs(10),
+        "writer after its input closed",
+    )
+    .await;
+}
