@@ -7,7 +7,7 @@ pub mod influx;
 pub mod pymodbus;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// A loopback port that was free a moment ago.
@@ -75,4 +75,30 @@ pub fn sim_gateway_config(
         toml::Table::from_iter([("listen".to_string(), http_listen.into())]).into(),
     );
     cfg
+}
+
+/// [`sim_gateway_config`] with every PLC polled every `scan_ms`: the
+/// simulated-plant tests scan faster than the shipped config so a plant
+/// day passes in minutes.
+pub fn sim_gateway_config_scanning(
+    sim_toml: &str,
+    influx_url: &str,
+    flush_ms: i64,
+    scan_ms: i64,
+) -> toml::Table {
+    let mut cfg = sim_gateway_config(sim_toml, influx_url, flush_ms, "");
+    for plc in cfg["plc"].as_array_mut().expect("[[plc]] array") {
+        plc.as_table_mut()
+            .expect("[[plc]] table")
+            .insert("scan_ms".into(), scan_ms.into());
+    }
+    cfg
+}
+
+/// Writes a gateway config table to `path` and loads it as the gateway
+/// does, so a test holds the same settings the binary will read.
+pub fn write_gateway_config(path: &Path, cfg: &toml::Table) -> plantgw::config::Settings {
+    let text = toml::to_string(cfg).expect("config table serialises");
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    plantgw::config::load(path).unwrap_or_else(|e| panic!("load {}: {e}", path.display()))
 }

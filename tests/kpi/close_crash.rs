@@ -81,18 +81,16 @@ impl Rig {
         })
         .await
         .unwrap();
-        // Batches are cut every second, so an unspooled row waits that long.
-        let mut cfg =
-            crate::common::sim_gateway_config(&sim.gateway_config_toml(), &influx.url, 1000, "");
-        for plc in cfg["plc"].as_array_mut().unwrap() {
-            // 250 ms wall = 3 min of plant time between scans.
-            plc.as_table_mut()
-                .unwrap()
-                .insert("scan_ms".into(), 250.into());
-        }
+        // Batches are cut every second, so an unspooled row waits that long;
+        // 250 ms wall = 3 min of plant time between scans.
+        let cfg = crate::common::sim_gateway_config_scanning(
+            &sim.gateway_config_toml(),
+            &influx.url,
+            1000,
+            250,
+        );
         let config = dir.path().join("caylloma.toml");
-        std::fs::write(&config, toml::to_string(&cfg).unwrap()).unwrap();
-        let settings = plantgw::config::load(&config).unwrap();
+        let settings = crate::common::write_gateway_config(&config, &cfg);
         let query = QueryClient::new(&settings.influx).unwrap();
         query.query("CREATE DATABASE plant").await.unwrap();
         Rig {

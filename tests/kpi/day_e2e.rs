@@ -64,18 +64,16 @@ async fn a_day_through_a_crash_matches_ground_truth_and_recomputes() {
     .await
     .unwrap();
 
-    // The shipped configuration, pointed at this test's servers.
-    let mut cfg =
-        crate::common::sim_gateway_config(&sim.gateway_config_toml(), &influx.url, 250, "");
-    for plc in cfg["plc"].as_array_mut().unwrap() {
-        // 250 ms wall = 3 min of plant time between scans.
-        plc.as_table_mut()
-            .unwrap()
-            .insert("scan_ms".into(), 250.into());
-    }
+    // The shipped configuration, pointed at this test's servers; 250 ms
+    // wall = 3 min of plant time between scans.
+    let cfg = crate::common::sim_gateway_config_scanning(
+        &sim.gateway_config_toml(),
+        &influx.url,
+        250,
+        250,
+    );
     let config = dir.path().join("caylloma.toml");
-    std::fs::write(&config, toml::to_string(&cfg).unwrap()).unwrap();
-    let settings = plantgw::config::load(&config).unwrap();
+    let settings = crate::common::write_gateway_config(&config, &cfg);
     let query = QueryClient::new(&settings.influx).unwrap();
     query.query("CREATE DATABASE plant").await.unwrap();
 

@@ -420,9 +420,7 @@ async fn run_plant(map: PlantMap, gateway_toml: &str) -> PlantRun {
             .unwrap()
             .insert("address".into(), addr.to_string().into());
     }
-    let path = dir.path().join("plant.toml");
-    std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
-    let settings = plantgw::config::load(&path).unwrap();
+    let settings = crate::common::write_gateway_config(&dir.path().join("plant.toml"), &cfg);
     let query = QueryClient::new(&settings.influx).unwrap();
     query.query("CREATE DATABASE plant").await.unwrap();
 
