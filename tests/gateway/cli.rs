@@ -3,8 +3,6 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use plantgw::historian::query::QueryClient;
-
 use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
 use crate::common::repo_path;
@@ -110,8 +108,7 @@ async fn sigterm_flushes_what_it_holds_and_exits_0() {
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, fixture_config(&influx.url, plc.port, 600_000, "")).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = QueryClient::new(&settings.influx).unwrap();
-    query.query("CREATE DATABASE plant").await.unwrap();
+    let query = crate::common::influx::plant_database(&settings.influx).await;
 
     let mut child = spawn_run(&path);
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -228,8 +225,7 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, fixture_config(&influx.url, plc.port, 100, "")).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = QueryClient::new(&settings.influx).unwrap();
-    query.query("CREATE DATABASE plant").await.unwrap();
+    let query = crate::common::influx::plant_database(&settings.influx).await;
     let mut child = spawn_run(&path);
     let count = |field: &'static str| {
         let q = &query;
@@ -290,8 +286,7 @@ async fn sighup_that_cannot_start_keeps_the_running_pipeline() {
     let base = fixture_config(&influx.url, plc.port, 100, "");
     std::fs::write(&path, &base).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = QueryClient::new(&settings.influx).unwrap();
-    query.query("CREATE DATABASE plant").await.unwrap();
+    let query = crate::common::influx::plant_database(&settings.influx).await;
     let mut child = spawn_run(&path);
     let count = || async {
         query

@@ -91,8 +91,7 @@ impl Rig {
         );
         let config = dir.path().join("caylloma.toml");
         let settings = crate::common::write_gateway_config(&config, &cfg);
-        let query = QueryClient::new(&settings.influx).unwrap();
-        query.query("CREATE DATABASE plant").await.unwrap();
+        let query = crate::common::influx::plant_database(&settings.influx).await;
         Rig {
             influx,
             sim,

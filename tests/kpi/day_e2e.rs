@@ -8,7 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use plantgw::historian::query::QueryClient;
 use plantsim::clock::PlantClock;
 use plantsim::map::PlantMap;
 use plantsim::simulator::{SimOptions, Simulator};
@@ -74,8 +73,7 @@ async fn a_day_through_a_crash_matches_ground_truth_and_recomputes() {
     );
     let config = dir.path().join("caylloma.toml");
     let settings = crate::common::write_gateway_config(&config, &cfg);
-    let query = QueryClient::new(&settings.influx).unwrap();
-    query.query("CREATE DATABASE plant").await.unwrap();
+    let query = crate::common::influx::plant_database(&settings.influx).await;
 
     let mut gw = gateway(&config, &clock);
     // Crash mid-day (15:10 local), stay down ~30 plant-minutes, restart.
