@@ -139,35 +139,11 @@ async fn sigterm_flushes_what_it_holds_and_exits_0() {
     assert!(stderr.contains("shutdown complete"), "{stderr}");
 }
 
-/// A one-PLC config over the pymodbus fixture; `extra` appends TOML.
+/// The one-PLC fixture config with batches cut only by `flush_ms`;
+/// `extra` appends TOML.
 fn fixture_config(influx_url: &str, port: u16, flush_ms: u64, extra: &str) -> String {
-    format!(
-        r#"
-[site]
-name = "testsite"
-[influxdb]
-url = "{influx_url}"
-api = "v1"
-database = "plant"
-flush_interval_ms = {flush_ms}
-batch_size = 1000000
-[spool]
-dir = "spool"
-[http]
-listen = ""
-[[plc]]
-name = "fixture"
-area = "lab"
-address = "127.0.0.1:{port}"
-scan_ms = 200
-[[plc.tag]]
-name = "u16"
-equipment = "fixture_dev"
-table = "holding"
-address = 0
-type = "u16"
-{extra}"#
-    )
+    let influxdb = format!("flush_interval_ms = {flush_ms}\nbatch_size = 1000000");
+    super::fixture_config(influx_url, port, &influxdb, extra)
 }
 
 /// `plantgw run --config path`, its log captured for [`stop`].

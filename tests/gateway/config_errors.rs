@@ -21,40 +21,12 @@ fn plantgw() -> Command {
     c
 }
 
-/// A valid v1 config; `{influx}` is the section's extra lines, `{top}` goes
-/// before `[site]`.
+/// A valid v1 config with a username (InfluxDB need not answer);
+/// `{influx}` is the section's extra lines, `{top}` goes before `[site]`.
 fn config(top: &str, influx: &str, plc_port: u16) -> String {
-    format!(
-        r#"{top}
-[site]
-name = "testsite"
-
-[influxdb]
-url = "http://127.0.0.1:9"
-api = "v1"
-database = "plant"
-username = "admin"
-{influx}
-[spool]
-dir = "spool"
-
-[http]
-listen = ""
-
-[[plc]]
-name = "fixture"
-area = "lab"
-address = "127.0.0.1:{plc_port}"
-scan_ms = 200
-
-[[plc.tag]]
-name = "u16"
-equipment = "fixture_dev"
-table = "holding"
-address = 0
-type = "u16"
-"#
-    )
+    let influxdb = format!("username = \"admin\"\n{influx}");
+    let text = super::fixture_config("http://127.0.0.1:9", plc_port, &influxdb, "");
+    format!("{top}{text}")
 }
 
 /// Line (1-based) of the first line of `text` containing `needle`.
@@ -317,8 +289,8 @@ async fn env_password_with_a_leading_zero_reaches_influxdb_as_typed() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plant.toml");
-    let text = config("", "", plc.port).replace("http://127.0.0.1:9", &influx.url);
-    let text = text.replace("[spool]", "flush_interval_ms = 200\n[spool]");
+    let influxdb = "username = \"admin\"\nflush_interval_ms = 200";
+    let text = super::fixture_config(&influx.url, plc.port, influxdb, "");
     std::fs::write(&path, text).unwrap();
     let gw = Running::start(&path, &[("PLANTGW_INFLUXDB__PASSWORD", "0123")]);
 
