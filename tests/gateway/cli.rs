@@ -1,15 +1,12 @@
 //! The `plantgw` binary as users run it: `check` output and exit codes,
 //! `run` stopped by SIGTERM flushing what it holds and exiting 0.
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::{plantgw, Running};
 
 use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
 use crate::common::repo_path;
-
-fn plantgw() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_plantgw"))
-}
 
 #[test]
 fn check_prints_the_poll_plan_of_the_shipped_config() {
@@ -110,7 +107,7 @@ async fn sigterm_flushes_what_it_holds_and_exits_0() {
     let settings = plantgw::config::load(&path).unwrap();
     let query = crate::common::influx::plant_database(&settings.influx).await;
 
-    let mut child = spawn_run(&path);
+    let child = Running::start(&path, &[]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = query
         .query(r#"SELECT count("u16") FROM "fixture_dev""#)
@@ -120,7 +117,7 @@ async fn sigterm_flushes_what_it_holds_and_exits_0() {
         before.is_empty(),
         "nothing should be written before the flush interval: {before:?}"
     );
-    let (code, stderr) = stop(&mut child, Duration::from_secs(20));
+    let (code, stderr) = child.stop(Duration::from_secs(20));
     assert_eq!(
         code.code(),
         Some(0),
@@ -146,50 +143,6 @@ fn fixture_config(influx_url: &str, port: u16, flush_ms: u64, extra: &str) -> St
     super::fixture_config(influx_url, port, &influxdb, extra)
 }
 
-/// `plantgw run --config path`, its log captured for [`stop`].
-fn spawn_run(path: &std::path::Path) -> std::process::Child {
-    plantgw()
-        .args(["run", "--config"])
-        .arg(path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// SIGTERM, then the exit status (it must come within `within`) and the log.
-fn stop(child: &mut std::process::Child, within: Duration) -> (std::process::ExitStatus, String) {
-    signal(child, "-TERM");
-    let sent = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            sent.elapsed() < within,
-            "gateway did not stop within {within:?} of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (status, stderr)
-}
-
-fn signal(child: &std::process::Child, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {sig}");
-}
-
 /// SIGHUP re-reads the config: a valid one takes effect (a new tag
 /// appears), an invalid one is refused and the running config keeps
 /// polling; SIGTERM still exits 0.
@@ -202,7 +155,7 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
     std::fs::write(&path, fixture_config(&influx.url, plc.port, 100, "")).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
     let query = crate::common::influx::plant_database(&settings.influx).await;
-    let mut child = spawn_run(&path);
+    let mut child = Running::start(&path, &[]);
     let count = |field: &'static str| {
         let q = &query;
         async move {
@@ -221,7 +174,7 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
 
     let more = "[[plc.tag]]\nname = \"i16\"\nequipment = \"fixture_dev\"\ntable = \"holding\"\naddress = 1\ntype = \"i16\"\n";
     std::fs::write(&path, fixture_config(&influx.url, plc.port, 100, more)).unwrap();
-    signal(&child, "-HUP");
+    child.signal("-HUP");
     crate::common::eventually(Duration::from_secs(20), "the reloaded tag", || async {
         (count("i16").await > 0).then_some(())
     })
@@ -232,7 +185,7 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
         fixture_config(&influx.url, plc.port, 100, "[[plc.tag]]\nname = \"oops\"\n"),
     )
     .unwrap();
-    signal(&child, "-HUP");
+    child.signal("-HUP");
     let before = count("i16").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
@@ -240,11 +193,11 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
         "the running config must keep polling after a refused reload"
     );
     assert!(
-        child.try_wait().unwrap().is_none(),
+        child.0.try_wait().unwrap().is_none(),
         "gateway exited after a refused reload"
     );
 
-    let (status, stderr) = stop(&mut child, Duration::from_secs(20));
+    let (status, stderr) = child.stop(Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("reloading configuration"), "{stderr}");
     assert!(stderr.contains("reload refused"), "{stderr}");
@@ -263,7 +216,7 @@ async fn sighup_that_cannot_start_keeps_the_running_pipeline() {
     std::fs::write(&path, &base).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
     let query = crate::common::influx::plant_database(&settings.influx).await;
-    let mut child = spawn_run(&path);
+    let mut child = Running::start(&path, &[]);
     let count = || async {
         query
             .query(r#"SELECT count("u16") FROM "fixture_dev""#)
@@ -293,12 +246,12 @@ async fn sighup_that_cannot_start_keeps_the_running_pipeline() {
     );
     for (what, text) in [("http port in use", port_in_use), ("spool dir", bad_spool)] {
         std::fs::write(&path, text).unwrap();
-        signal(&child, "-HUP");
+        child.signal("-HUP");
         tokio::time::sleep(Duration::from_secs(1)).await;
         let before = count().await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(
-            child.try_wait().unwrap().is_none(),
+            child.0.try_wait().unwrap().is_none(),
             "gateway exited after a reload that could not start ({what})"
         );
         let after = count().await;
@@ -308,7 +261,7 @@ async fn sighup_that_cannot_start_keeps_the_running_pipeline() {
         );
     }
 
-    let (status, stderr) = stop(&mut child, Duration::from_secs(20));
+    let (status, stderr) = child.stop(Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_eq!(
         stderr.matches("reload failed").count(),
