@@ -2,6 +2,8 @@
 //! `run` stopped by SIGTERM flushing what it holds and exiting 0.
 use std::time::Duration;
 
+use plantgw::historian::query::QueryClient;
+
 use super::{plantgw, Running};
 
 use crate::common::influx::InfluxD;
@@ -143,6 +145,18 @@ fn fixture_config(influx_url: &str, port: u16, flush_ms: u64, extra: &str) -> St
     super::fixture_config(influx_url, port, &influxdb, extra)
 }
 
+/// How many samples of `fixture_dev`'s `field` InfluxDB holds (0 before
+/// the first, or while it does not answer).
+async fn samples(query: &QueryClient, field: &str) -> i64 {
+    query
+        .query(&format!(r#"SELECT count("{field}") FROM "fixture_dev""#))
+        .await
+        .ok()
+        .and_then(|s| s.into_iter().next())
+        .and_then(|s| s.values[0][1].as_i64())
+        .unwrap_or(0)
+}
+
 /// SIGHUP re-reads the config: a valid one takes effect (a new tag
 /// appears), an invalid one is refused and the running config keeps
 /// polling; SIGTERM still exits 0.
@@ -156,17 +170,7 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
     let settings = plantgw::config::load(&path).unwrap();
     let query = crate::common::influx::plant_database(&settings.influx).await;
     let mut child = Running::start(&path, &[]);
-    let count = |field: &'static str| {
-        let q = &query;
-        async move {
-            q.query(&format!(r#"SELECT count("{field}") FROM "fixture_dev""#))
-                .await
-                .ok()
-                .and_then(|s| s.into_iter().next())
-                .and_then(|s| s.values[0][1].as_i64())
-                .unwrap_or(0)
-        }
-    };
+    let count = |field| samples(&query, field);
     crate::common::eventually(Duration::from_secs(20), "first samples", || async {
         (count("u16").await > 0).then_some(())
     })
@@ -217,15 +221,7 @@ async fn sighup_that_cannot_start_keeps_the_running_pipeline() {
     let settings = plantgw::config::load(&path).unwrap();
     let query = crate::common::influx::plant_database(&settings.influx).await;
     let mut child = Running::start(&path, &[]);
-    let count = || async {
-        query
-            .query(r#"SELECT count("u16") FROM "fixture_dev""#)
-            .await
-            .ok()
-            .and_then(|s| s.into_iter().next())
-            .and_then(|s| s.values[0][1].as_i64())
-            .unwrap_or(0)
-    };
+    let count = || samples(&query, "u16");
     crate::common::eventually(Duration::from_secs(20), "first samples", || async {
         (count().await > 0).then_some(())
     })
