@@ -142,7 +142,7 @@ async fn sigterm_flushes_what_it_holds_and_exits_0() {
 /// `extra` appends TOML.
 fn fixture_config(influx_url: &str, port: u16, flush_ms: u64, extra: &str) -> String {
     let influxdb = format!("flush_interval_ms = {flush_ms}\nbatch_size = 1000000");
-    super::fixture_config(influx_url, port, &influxdb, extra)
+    crate::common::fixture_config(influx_url, port, &influxdb, extra)
 }
 
 /// How many samples of `fixture_dev`'s `field` InfluxDB holds (0 before

@@ -17,7 +17,7 @@ const SECRET: &str = "s3cr3t-XYZ";
 /// `{influx}` is the section's extra lines, `{top}` goes before `[site]`.
 fn config(top: &str, influx: &str, plc_port: u16) -> String {
     let influxdb = format!("username = \"admin\"\n{influx}");
-    let text = super::fixture_config("http://127.0.0.1:9", plc_port, &influxdb, "");
+    let text = crate::common::fixture_config("http://127.0.0.1:9", plc_port, &influxdb, "");
     format!("{top}{text}")
 }
 
@@ -229,7 +229,7 @@ async fn env_password_with_a_leading_zero_reaches_influxdb_as_typed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plant.toml");
     let influxdb = "username = \"admin\"\nflush_interval_ms = 200";
-    let text = super::fixture_config(&influx.url, plc.port, influxdb, "");
+    let text = crate::common::fixture_config(&influx.url, plc.port, influxdb, "");
     std::fs::write(&path, text).unwrap();
     let gw = Running::start(&path, &[("PLANTGW_INFLUXDB__PASSWORD", "0123")]);
 
