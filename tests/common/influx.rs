@@ -204,7 +204,6 @@ impl InfluxD {
 /// VictoriaMetrics single-node, HTTP on a free loopback port.
 pub struct VictoriaMetrics {
     pub url: String,
-    pub addr: SocketAddr,
     server: Server,
 }
 
@@ -230,7 +229,6 @@ impl VictoriaMetrics {
         server.wait_ready("victoria-metrics", addr, "/health", 200);
         VictoriaMetrics {
             url: format!("http://{addr}"),
-            addr,
             server,
         }
     }
@@ -399,7 +397,6 @@ pub struct MockState {
 
 pub struct MockInflux {
     pub url: String,
-    pub addr: SocketAddr,
     pub state: Arc<Mutex<MockState>>,
     stop: CancellationToken,
 }
@@ -433,7 +430,6 @@ impl MockInflux {
         });
         MockInflux {
             url: format!("http://{addr}"),
-            addr,
             state,
             stop,
         }
