@@ -35,6 +35,28 @@ pub fn require_binary(bin: &str, hint: &str) -> PathBuf {
     panic!("`{bin}` is not installed; this test needs it. Install it with: {hint}");
 }
 
+/// `plantgw check [--json] --config <config>`, which must exit 0 (its
+/// stderr is the failure message); its stdout.
+pub fn plantgw_check(json: bool, config: &Path) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_plantgw"));
+    cmd.arg("check");
+    if json {
+        cmd.arg("--json");
+    }
+    let out = cmd
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run plantgw check");
+    assert!(
+        out.status.success(),
+        "plantgw check --config {}: {}",
+        config.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("plantgw check prints UTF-8")
+}
+
 /// Polls `f` until it returns Some or `timeout` passes.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
 where

@@ -8,34 +8,19 @@ use super::{plantgw, Running};
 
 use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
-use crate::common::repo_path;
+use crate::common::{plantgw_check, repo_path};
 
 #[test]
 fn check_prints_the_poll_plan_of_the_shipped_config() {
-    let out = plantgw()
-        .args(["check", "--config"])
-        .arg(repo_path("config/caylloma.toml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = plantgw_check(false, &repo_path("config/caylloma.toml"));
     assert!(
         text.contains("plc grinding (area grinding) 127.0.0.1:5021 unit 1"),
         "{text}"
     );
     assert!(text.contains("table     start count  tags"), "{text}");
 
-    let out = plantgw()
-        .args(["check", "--json", "--config"])
-        .arg(repo_path("config/caylloma.toml"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = plantgw_check(true, &repo_path("config/caylloma.toml"));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let plcs = v["plcs"].as_array().unwrap();
     assert_eq!(plcs.len(), 3);
     for p in plcs {

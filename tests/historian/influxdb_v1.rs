@@ -377,17 +377,7 @@ async fn check_names_a_field_whose_stored_type_differs() {
         .render();
         let path = dir.path().join("gw.toml");
         std::fs::write(&path, toml).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_plantgw"))
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        crate::common::plantgw_check(false, &path)
     };
 
     // Blocking is fine here: nothing else runs on this test's runtime.
