@@ -4,7 +4,7 @@
 //! the simulator's ground truth, and `plantgw kpi --day` must reproduce it
 //! from the raw series in InfluxDB.
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -12,6 +12,7 @@ use plantsim::clock::PlantClock;
 use plantsim::map::PlantMap;
 use plantsim::simulator::{SimOptions, Simulator};
 
+use super::Gw;
 use crate::common::influx::InfluxD;
 
 const SPEED: f64 = 720.0;
@@ -20,18 +21,14 @@ const DAY: &str = "2026-03-02";
 /// Plant time at the anchor: shortly before the day starts.
 const PLANT_START: &str = "2026-03-02T06:40:00-05:00";
 
-fn gateway(config: &Path, clock: &PlantClock) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_plantgw"))
-        .args(["run", "--config"])
-        .arg(config)
-        .args(["--speed", &SPEED.to_string()])
-        .args(["--start", &clock.start().to_string()])
-        .args(["--anchor", &clock.anchor().to_string()])
+fn gateway(config: &Path, clock: &PlantClock) -> Gw {
+    let child = super::run_on_plant_clock(config, clock, SPEED)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start plantgw run")
+        .expect("start plantgw run");
+    Gw(child)
 }
 
 /// Sleeps until the plant clock reaches `t`.
