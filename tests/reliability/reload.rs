@@ -180,16 +180,14 @@ async fn reload_of_the_kpi_interval_keeps_the_plcs_polling() {
     })
     .await
     .unwrap();
-    let mut cfg =
-        crate::common::sim_gateway_config(&sim.gateway_config_toml(), &influx.url, 200, "");
-    for plc in cfg["plc"].as_array_mut().unwrap() {
-        plc.as_table_mut()
-            .unwrap()
-            .insert("scan_ms".into(), SCAN_MS.into());
-    }
+    let mut cfg = crate::common::sim_gateway_config_scanning(
+        &sim.gateway_config_toml(),
+        &influx.url,
+        200,
+        SCAN_MS,
+    );
     let path = dir.path().join("caylloma.toml");
-    std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
-    let settings = plantgw::config::load(&path).unwrap();
+    let settings = crate::common::write_gateway_config(&path, &cfg);
     let plcs: Vec<String> = settings.plcs.iter().map(|p| p.name.to_string()).collect();
     let names: Vec<&str> = plcs.iter().map(String::as_str).collect();
     let (task, stop, reload) = spawn_gateway(&path, settings);
