@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::critical::{Critical, Watch};
 use super::{AppError, RunOptions};
-use crate::config::{Settings, SpoolSettings};
+use crate::config::{self, Settings};
 use crate::historian::client::InfluxClient;
 use crate::historian::pipeline::{
     sender_task, writer_task, HistorianInput, PipelineError, SharedSpool,
@@ -22,7 +22,7 @@ use crate::spool::Spool;
 /// Room for scans while a writer is being replaced.
 const INPUT_CAPACITY: usize = 1024;
 
-pub(crate) async fn open_spool(s: &SpoolSettings) -> Result<SharedSpool, AppError> {
+pub(crate) async fn open_spool(s: &config::Spool) -> Result<SharedSpool, AppError> {
     let (dir, max) = (s.dir.clone(), s.max_bytes);
     let spool = tokio::task::spawn_blocking(move || Spool::open(&dir, max))
         .await
@@ -41,7 +41,7 @@ struct SenderSlot {
 
 pub(crate) struct Historian {
     pub spool: SharedSpool,
-    pub spool_settings: SpoolSettings,
+    pub spool_settings: config::Spool,
     writer: Critical,
     /// Replaced writers still spooling what they held.
     retired: Vec<Critical>,

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::raw::KpiConfig;
-use super::settings::{KpiSettings, Moisture, ThreeProductTags};
+use super::settings::{Kpi, Moisture, ThreeProductTags};
 
 /// A `[kpi]` key naming a tag. Its serde name is the key, so it also names
 /// the day composites of the assays in the saved KPI state.
@@ -266,7 +266,7 @@ impl ThreeProductTags {
     }
 }
 
-impl KpiSettings {
+impl Kpi {
     /// The tag an input reads, when configured.
     pub fn input(&self, i: KpiInput) -> Option<&str> {
         match i {

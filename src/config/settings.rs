@@ -60,14 +60,6 @@ impl InfluxTarget {
     }
 }
 
-/// Former names of [`Influx`], [`Spool`] and [`Kpi`], kept so branches
-/// written against them still build; new code uses the short names.
-pub type InfluxSettings = Influx;
-/// See [`InfluxSettings`].
-pub type SpoolSettings = Spool;
-/// See [`InfluxSettings`].
-pub type KpiSettings = Kpi;
-
 /// `[influxdb]`, validated.
 #[derive(Debug, Clone)]
 pub struct Influx {

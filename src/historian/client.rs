@@ -19,7 +19,7 @@ use super::conflict::FieldConflicts;
 use super::delivery::{LineWriter, WriterHealth};
 use super::retry::{classify, WriteOutcome};
 use super::HistorianError;
-use crate::config::{InfluxSettings, InfluxTarget, Secret};
+use crate::config::{Influx, InfluxTarget, Secret};
 
 pub use super::delivery::{deliver, deliver_with, Delivery};
 
@@ -55,7 +55,7 @@ impl fmt::Debug for InfluxClient {
 }
 
 impl InfluxClient {
-    pub fn new(s: &InfluxSettings) -> Result<Self, HistorianError> {
+    pub fn new(s: &Influx) -> Result<Self, HistorianError> {
         let write_url = match &s.target {
             InfluxTarget::V2 { org, bucket, .. } => endpoint(
                 &s.url,
@@ -255,7 +255,7 @@ pub(crate) fn endpoint(
 /// The reqwest client shared by writes and queries: rustls with ring,
 /// platform roots plus `ca_file`, no redirects (a redirected POST would
 /// turn into a GET and lose the body), the configured timeout.
-pub fn build_http(s: &InfluxSettings) -> Result<reqwest::Client, HistorianError> {
+pub fn build_http(s: &Influx) -> Result<reqwest::Client, HistorianError> {
     // Err means a provider is already installed (by us earlier, or by the
     // embedding program), which is just as good.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -366,8 +366,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn settings(target: InfluxTarget) -> InfluxSettings {
-        InfluxSettings {
+    fn settings(target: InfluxTarget) -> Influx {
+        Influx {
             url: "http://127.0.0.1:1/base/".into(),
             target,
             batch_size: 5000,

@@ -24,7 +24,7 @@ use super::day::Calendar;
 use super::engine::KpiEngine;
 use super::report::DailyKpi;
 use super::KpiError;
-use crate::config::{KpiSettings, Site};
+use crate::config::{Kpi, Site};
 use crate::historian::query::{QueryClient, Series};
 
 /// Three default heartbeats.
@@ -43,7 +43,7 @@ pub struct RawSample {
 /// Replays `samples` (any order; sorted here, stable for equal times) and
 /// returns production day `day` as it would have closed.
 pub fn recompute_day(
-    settings: &KpiSettings,
+    settings: &Kpi,
     site: &Site,
     day: Date,
     samples: &[RawSample],
@@ -71,7 +71,7 @@ pub fn recompute_day(
 /// (InfluxQL) and recomputes the day.
 pub async fn fetch_and_recompute(
     client: &QueryClient,
-    settings: &KpiSettings,
+    settings: &Kpi,
     site: &Site,
     day: Date,
 ) -> Result<DailyKpi, KpiError> {
@@ -101,7 +101,7 @@ pub async fn fetch_and_recompute(
 }
 
 /// The configured input tags, each once, in the declared order.
-fn kpi_paths(s: &KpiSettings) -> Vec<String> {
+fn kpi_paths(s: &Kpi) -> Vec<String> {
     let mut seen = HashSet::new();
     s.inputs()
         .map(|(_, path)| path.to_string())

@@ -22,7 +22,7 @@ use super::engine::KpiEngine;
 use super::report::{KpiSnapshot, DAILY_MEASUREMENT};
 use super::state::{load_state, save_state, KpiState};
 use super::KpiError;
-use crate::config::{KpiSettings, Site};
+use crate::config::{Kpi, Site};
 use crate::historian::line::Point;
 use crate::historian::pipeline::HistorianInput;
 use crate::sample::Scan;
@@ -62,7 +62,7 @@ impl KpiTask {
     /// aside and the engine starts fresh, so KPIs keep running) and spawns
     /// the task. Must be called inside a tokio runtime.
     pub fn start(
-        settings: &KpiSettings,
+        settings: &Kpi,
         site: &Site,
         clock: PlantClock,
         out: mpsc::Sender<HistorianInput>,
@@ -284,8 +284,8 @@ mod tests {
     use crate::sample::{Quality, Reading, ScanStatus, Value};
     use jiff::Timestamp;
 
-    fn settings(state_file: PathBuf) -> KpiSettings {
-        KpiSettings {
+    fn settings(state_file: PathBuf) -> Kpi {
+        Kpi {
             day_start: jiff::civil::time(7, 0, 0, 0),
             interval: Duration::from_secs(60),
             target_tpd: 700.0,

@@ -8,7 +8,7 @@ use jiff::tz::TimeZone;
 use proptest::prelude::*;
 
 use super::*;
-use crate::config::{KpiSettings, Moisture, Site, TagId, ThreeProductTags};
+use crate::config::{Kpi, Moisture, Site, TagId, ThreeProductTags};
 use crate::historian::line::{FieldValue, Point};
 use crate::sample::{Quality, Reading, Scan, ScanStatus, Value};
 
@@ -22,8 +22,8 @@ const WRAP: f64 = 4_294_967.296;
 const MIN: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
 
-fn settings() -> KpiSettings {
-    KpiSettings {
+fn settings() -> Kpi {
+    Kpi {
         day_start: time(7, 0, 0, 0),
         interval: Duration::from_secs(60),
         target_tpd: 700.0,
@@ -483,7 +483,7 @@ fn moisture_from_a_tag_is_tonnage_weighted() {
     );
 }
 
-fn three_settings() -> KpiSettings {
+fn three_settings() -> Kpi {
     let mut s = settings();
     s.three_product = Some(ThreeProductTags {
         feed_pb: "flotation_feed.pb_pct".into(),

@@ -19,14 +19,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use plantgw::config::{InfluxSettings, InfluxTarget, Secret};
+use plantgw::config::{Influx, InfluxTarget, Secret};
 use plantgw::historian::query::QueryClient;
 use plantgw::influxd::{Auth, Influxd, InfluxdError};
 use tokio_util::sync::CancellationToken;
 
 /// Settings for a v2 target at `url`.
-pub fn v2_settings(url: &str, token: &str) -> InfluxSettings {
-    InfluxSettings {
+pub fn v2_settings(url: &str, token: &str) -> Influx {
+    Influx {
         url: url.trim_end_matches('/').to_string(),
         target: InfluxTarget::V2 {
             org: "fortuna".into(),
@@ -44,7 +44,7 @@ pub fn v2_settings(url: &str, token: &str) -> InfluxSettings {
 /// A query client for `settings` on the `plant` database, created first
 /// as an operator does before the gateway's first write (InfluxDB 1.x
 /// refuses writes to a database that does not exist).
-pub async fn plant_database(settings: &InfluxSettings) -> QueryClient {
+pub async fn plant_database(settings: &Influx) -> QueryClient {
     let query = QueryClient::new(settings)
         .unwrap_or_else(|e| panic!("query client for {}: {e}", settings.url))
         .with_database("plant");
@@ -56,8 +56,8 @@ pub async fn plant_database(settings: &InfluxSettings) -> QueryClient {
 }
 
 /// Settings for a v1 target at `url`.
-pub fn v1_settings(url: &str, database: &str, auth: Option<(&str, &str)>) -> InfluxSettings {
-    InfluxSettings {
+pub fn v1_settings(url: &str, database: &str, auth: Option<(&str, &str)>) -> Influx {
+    Influx {
         url: url.trim_end_matches('/').to_string(),
         target: InfluxTarget::V1 {
             database: database.into(),

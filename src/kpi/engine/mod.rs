@@ -23,7 +23,7 @@ use super::recovery::RecoveryMethod;
 use super::report::KpiSnapshot;
 use super::state::{EngineState, KpiState, STATE_VERSION};
 use super::track::{HoldCap, Track};
-use crate::config::{InputRole, KpiInput, KpiSettings, Moisture, Site};
+use crate::config::{InputRole, Kpi, KpiInput, Moisture, Site};
 use crate::historian::line::Point;
 use crate::sample::{Quality, Reading, Scan};
 
@@ -75,7 +75,7 @@ enum RestoreWait {
 
 impl KpiEngine {
     /// Builds the engine, continuing from `restored` when given.
-    pub fn new(settings: &KpiSettings, site: &Site, restored: Option<KpiState>) -> Self {
+    pub fn new(settings: &Kpi, site: &Site, restored: Option<KpiState>) -> Self {
         let cfg = Config::from_settings(settings);
         let (m, d) = settings.year_start;
         let calendar_key = format!(
@@ -241,7 +241,7 @@ impl KpiEngine {
 }
 
 impl Config {
-    fn from_settings(s: &KpiSettings) -> Self {
+    fn from_settings(s: &Kpi) -> Self {
         let mut roles: HashMap<String, Vec<InputRole>> = HashMap::new();
         let mut assays = Vec::new();
         for (spec, path) in s.inputs() {
