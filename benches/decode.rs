@@ -1,10 +1,9 @@
 //! Register decoding hot path: a 1000-tag block set decoded per scan.
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use plantgw::config::{ByteOrder, DataType, Table, Tag, TagId};
-use plantgw::modbus::decode::decode_register_tag;
+use plantgw::source::modbus::decode::decode_register_tag;
 
 fn tags(n: usize) -> Vec<Tag> {
     let types = [
@@ -24,26 +23,16 @@ fn tags(n: usize) -> Vec<Tag> {
     (0..n)
         .map(|i| {
             let dt = types[i % types.len()];
+            let id = TagId {
+                plc: "p".into(),
+                area: "a".into(),
+                equipment: format!("eq{}", i / 10).into(),
+                name: format!("t{i}").into(),
+            };
             let t = Tag {
-                id: Arc::new(TagId {
-                    plc: "p".into(),
-                    area: "a".into(),
-                    equipment: format!("eq{}", i / 10).into(),
-                    name: format!("t{i}").into(),
-                }),
-                table: Table::Holding,
-                address,
-                data_type: dt,
                 order: orders[i % orders.len()],
-                bit: None,
-                count: dt.registers(0),
                 scale: if i % 3 == 0 { 0.1 } else { 1.0 },
-                offset: 0.0,
-                unit: None,
-                deadband: None,
-                max_interval: None,
-                min: None,
-                max: None,
+                ..Tag::new(id, Table::Holding, address, dt, 0)
             };
             address = address.wrapping_add(t.count);
             t

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use plantgw::config::{ByteOrder, DataType, Plc, Table, Tag, TagId};
+use plantgw::config::{DataType, Plc, Table, Tag, TagId};
 use plantgw::sample::{Quality, Reading, Scan, ScanStatus, Value};
 use plantgw::sink::influxdb::{encode_point, FieldValue, Point, ScanEncoder};
 
@@ -14,26 +14,14 @@ use plantgw::sink::influxdb::{encode_point, FieldValue, Point, ScanEncoder};
 /// floats, some integers, bools and strings.
 fn plant(n: usize) -> Plc {
     let tags = (0..n)
-        .map(|i| Tag {
-            id: Arc::new(TagId {
+        .map(|i| {
+            let id = TagId {
                 plc: "grinding".into(),
                 area: "grinding".into(),
                 equipment: format!("equipment_{:02}", i % 20).into(),
                 name: format!("signal_{i:04}").into(),
-            }),
-            table: Table::Holding,
-            address: (i * 2) as u16,
-            data_type: DataType::F32,
-            order: ByteOrder::ABCD,
-            bit: None,
-            count: 2,
-            scale: 1.0,
-            offset: 0.0,
-            unit: None,
-            deadband: None,
-            max_interval: None,
-            min: None,
-            max: None,
+            };
+            Tag::new(id, Table::Holding, (i * 2) as u16, DataType::F32, 0)
         })
         .collect();
     Plc {
@@ -147,27 +135,15 @@ fn scan_encoder_plant(c: &mut Criterion) {
             let name: Arc<str> = format!("plc{p:04}").into();
             let area: Arc<str> = format!("area{:02}", p % 10).into();
             let tags = (0..n_tags)
-                .map(|i| Tag {
-                    id: Arc::new(TagId {
+                .map(|i| {
+                    let id = TagId {
                         plc: name.clone(),
                         area: area.clone(),
                         equipment: format!("dev{:03}", i / 8).into(),
                         name: format!("{}_{:02}", ["pv", "level", "delta", "count"][i % 4], i % 8)
                             .into(),
-                    }),
-                    table: Table::Holding,
-                    address: (i * 2) as u16,
-                    data_type: DataType::F32,
-                    order: ByteOrder::ABCD,
-                    bit: None,
-                    count: 2,
-                    scale: 1.0,
-                    offset: 0.0,
-                    unit: None,
-                    deadband: None,
-                    max_interval: None,
-                    min: None,
-                    max: None,
+                    };
+                    Tag::new(id, Table::Holding, (i * 2) as u16, DataType::F32, 0)
                 })
                 .collect();
             Plc {

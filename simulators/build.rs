@@ -1,50 +1,9 @@
 //! Records the git commit the binary is built from, so `plantsim --version`
-//! tells which build of the simulator a test or demo ran. Outside a git
-//! checkout (a source tarball) it is `unknown`, unless the packager sets
-//! BUILD_COMMIT.
-use std::path::Path;
-use std::process::Command;
-
-/// What goes into the binary: a change here makes the build `-dirty`.
-const INPUTS: [&str; 4] = ["src", "build.rs", "Cargo.toml", "../Cargo.lock"];
+//! tells which build of the simulator a test or demo ran.
+#[path = "../build/commit.rs"]
+mod commit;
 
 fn main() {
-    // Without any rerun-if line cargo would rerun on every file of the package.
-    println!("cargo::rerun-if-changed=build.rs");
-    println!("cargo::rerun-if-env-changed=BUILD_COMMIT");
-    let commit = match std::env::var("BUILD_COMMIT") {
-        Ok(c) if !c.is_empty() => c,
-        _ => from_git().unwrap_or_else(|| "unknown".into()),
-    };
-    // Not PLANTGW_*: `cargo run`/`cargo test` also put this variable in the
-    // binary's environment, where PLANTGW_* are configuration overrides.
-    println!("cargo::rustc-env=BUILD_COMMIT={commit}");
-}
-
-fn from_git() -> Option<String> {
-    let hash = git(&["rev-parse", "--short=12", "HEAD"])?;
-    // Rerun when HEAD moves (checkout, commit) or the sources change; only
-    // paths that exist, as a missing one would rerun on every build.
-    let mut watched = vec![git(&["rev-parse", "--git-path", "HEAD"])?];
-    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        watched.push(git(&["rev-parse", "--git-path", &branch])?);
-    }
-    watched.push(git(&["rev-parse", "--git-path", "packed-refs"])?);
-    watched.extend(INPUTS.iter().map(|p| p.to_string()));
-    for path in watched.iter().filter(|p| Path::new(p).exists()) {
-        println!("cargo::rerun-if-changed={path}");
-    }
-    // No optional locks: a build must not take the index lock from a
-    // concurrent git command.
-    let mut status = vec!["--no-optional-locks", "status", "--porcelain", "--"];
-    status.extend(INPUTS);
-    let dirty = !git(&status)?.is_empty();
-    Some(if dirty { format!("{hash}-dirty") } else { hash })
-}
-
-fn git(args: &[&str]) -> Option<String> {
-    let out = Command::new("git").args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    // What goes into the binary: a change here makes the build `-dirty`.
+    commit::record(&["src", "build.rs", "../build", "Cargo.toml", "../Cargo.lock"]);
 }

@@ -29,7 +29,7 @@ use plantgw_core::clock::PlantClock;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{InfluxSettings, InfluxTarget, Settings};
+use crate::config::{Influx, InfluxTarget, Settings};
 use crate::http::{self, Health};
 use crate::pipeline::{PipelineError, SharedSpool};
 
@@ -146,7 +146,7 @@ fn same<T: Debug>(a: &T, b: &T) -> bool {
     format!("{a:?}") == format!("{b:?}")
 }
 
-fn same_influx(a: &InfluxSettings, b: &InfluxSettings) -> bool {
+fn same_influx(a: &Influx, b: &Influx) -> bool {
     fn secret(t: &InfluxTarget) -> Option<&str> {
         match t {
             InfluxTarget::V1 { password, .. } => password.as_ref().map(|p| p.expose()),

@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{DataType, InfluxTarget, Settings, Tag};
-use crate::historian::QueryClient;
-use crate::modbus::planner::{lower_bound, plan};
+use crate::sink::influxdb::QueryClient;
+use crate::source::modbus::planner::{lower_bound, plan};
 
 #[derive(Debug, Serialize)]
 pub struct CheckReport {

@@ -1,47 +1,130 @@
-//! `plantgw demo`: the whole chain on one machine in one command — the
-//! bundled plant simulator, the gateway, and a local InfluxDB — with a live
-//! summary in the terminal.
+//! `plantgw demo`'s pieces: the whole chain on one machine — the bundled
+//! plant simulator, the gateway, and a local InfluxDB — and the live summary
+//! text. The command (`src/cmd/demo.rs`) prints and handles Ctrl-C.
 //!
 //! InfluxDB: when nothing answers at the configured URL, `influxd` (Debian
 //! package `influxdb`) is started by [`crate::influxd`] with its data under
-//! `var/influxdb`, and stopped again at the end.
+//! `var/influxdb`, and stopped again when its handle is dropped.
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use anyhow::{bail, Context as _};
 use plantgw_core::clock::PlantClock;
 use plantsim::map::PlantMap;
-use plantsim::scenario::Scenario;
-use plantsim::simulator::{SimOptions, Simulator};
+use plantsim::scenario::{Scenario, ScenarioError};
+use plantsim::simulator::{RunningSim, SimOptions, Simulator};
+use plantsim::SimError;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{self, RunOptions};
-use crate::cli::DemoArgs;
-use crate::config::{self, InfluxTarget, Settings};
-use crate::historian::QueryClient;
-use crate::influxd::Influxd;
+use crate::app::{self, AppError, RunOptions};
+use crate::config::{self, ConfigError, InfluxTarget, Settings};
+use crate::influxd::{Influxd, InfluxdError};
+use crate::sink::influxdb::{QueryClient, QueryError, SetupError};
 
-const DEFAULT_CONFIG: &str = "config/caylloma.toml";
+/// The shipped configuration the demo runs when given none.
+pub const DEFAULT_CONFIG: &str = "config/caylloma.toml";
 const VAR: &str = "var";
 
-pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let config_path = args
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
-    let mut settings =
-        config::load(&config_path).with_context(|| format!("loading {}", config_path.display()))?;
-    if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 100_000.0) {
-        bail!("--speed {} must be a number in (0, 100000]", args.speed);
+/// What `plantgw demo` was asked for.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Gateway configuration to run.
+    pub config: PathBuf,
+    /// Plant clock speed (720 = a production day in 2 minutes).
+    pub speed: f64,
+    /// Plant time to start at (None: now).
+    pub start: Option<jiff::Timestamp>,
+    /// Simulator random seed.
+    pub seed: u64,
+    /// Built-in simulator scenario name.
+    pub scenario: String,
+}
+
+/// Each variant's text is the step that failed; the cause is its source, so
+/// a report walking the chain reads "step: cause".
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("loading {}", path.display())]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: Box<ConfigError>,
+    },
+    #[error("--speed {0} must be a number in (0, 100000]")]
+    Speed(f64),
+    #[error("--scenario {name}")]
+    Scenario {
+        name: String,
+        #[source]
+        source: Box<ScenarioError>,
+    },
+    /// `what` names the action and the path.
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Historian(#[from] SetupError),
+    #[error("influxdb.url")]
+    InfluxUrl(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("nothing answers at {url}; the demo only starts a local InfluxDB for a 127.0.0.1 URL")]
+    NotLocal { url: String },
+    #[error("nothing answers at {url}")]
+    Influxd {
+        url: String,
+        #[source]
+        source: InfluxdError,
+    },
+    #[error("creating database {database}")]
+    CreateDatabase {
+        database: String,
+        #[source]
+        source: QueryError,
+    },
+    #[error("starting the plant simulator")]
+    SimulatorStart(#[source] SimError),
+    #[error(transparent)]
+    GatewayStart(AppError),
+    #[error("gateway")]
+    Gateway(#[source] AppError),
+    #[error("simulator")]
+    Simulator(#[source] SimError),
+}
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> DemoError {
+    move |source| DemoError::Io { what, source }
+}
+
+/// A demo ready to start: configuration loaded and pointed at `var/demo`.
+#[derive(Debug)]
+pub struct Plan {
+    pub settings: Settings,
+    clock: PlantClock,
+    scenario: Scenario,
+    seed: u64,
+    speed: f64,
+    var: PathBuf,
+}
+
+/// Loads and checks everything before anything starts.
+pub fn prepare(opts: DemoOptions) -> Result<Plan, DemoError> {
+    let mut settings = config::load(&opts.config).map_err(|source| DemoError::Config {
+        path: opts.config.clone(),
+        source: Box::new(source),
+    })?;
+    if !(opts.speed.is_finite() && opts.speed > 0.0 && opts.speed <= 100_000.0) {
+        return Err(DemoError::Speed(opts.speed));
     }
     let now = jiff::Timestamp::now();
-    let clock = PlantClock::new(args.start.unwrap_or(now), now, args.speed);
-    let scenario = Scenario::builtin(&args.scenario)
-        .with_context(|| format!("--scenario {}", args.scenario))?;
+    let clock = PlantClock::new(opts.start.unwrap_or(now), now, opts.speed);
+    let scenario = Scenario::builtin(&opts.scenario).map_err(|source| DemoError::Scenario {
+        name: opts.scenario.clone(),
+        source: Box::new(source),
+    })?;
 
     let var = PathBuf::from(VAR);
     std::fs::create_dir_all(var.join("demo"))
-        .with_context(|| format!("creating {}/demo", var.display()))?;
+        .map_err(io(format!("creating {}/demo", var.display())))?;
     // The demo keeps its state apart from a real installation's.
     settings.spool.dir = var.join("demo/spool");
     if let Some(k) = settings.kpi.as_mut() {
@@ -51,16 +134,98 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         match std::fs::remove_file(&k.state_file) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(e).with_context(|| format!("removing {}", k.state_file.display()))
-            }
+            Err(e) => return Err(io(format!("removing {}", k.state_file.display()))(e)),
         }
     }
-    let influxd = ensure_influxdb(&settings, &var).await?;
+    Ok(Plan {
+        settings,
+        clock,
+        scenario,
+        seed: opts.seed,
+        speed: opts.speed,
+        var,
+    })
+}
 
+/// An influxd the demo started; dropping it kills the server.
+#[derive(Debug)]
+pub struct LocalInfluxd {
+    pub server: Influxd,
+    /// Where its data lives.
+    pub dir: PathBuf,
+}
+
+/// Starts a local influxd when nothing answers at the configured URL, and
+/// creates the database. Returns the influxd when it had to start one.
+pub async fn ensure_influxdb(plan: &Plan) -> Result<Option<LocalInfluxd>, DemoError> {
+    let settings = &plan.settings;
+    let url = settings.influx.url.clone();
+    let http = crate::sink::influxdb::config::build_http(&settings.influx)?;
+    let ping = |http: reqwest::Client, url: String| async move {
+        http.get(format!("{url}/ping"))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
+    };
+    let mut child = None;
+    if !ping(http.clone(), url.clone()).await {
+        let parsed = reqwest::Url::parse(&url).map_err(|e| DemoError::InfluxUrl(Box::new(e)))?;
+        let host = parsed.host_str().unwrap_or("127.0.0.1").to_string();
+        if !matches!(host.as_str(), "127.0.0.1" | "localhost") {
+            return Err(DemoError::NotLocal { url });
+        }
+        let port = parsed.port_or_known_default().unwrap_or(8086);
+        let dir = influx_dir(&plan.var)?;
+        let server = Influxd::start_async(dir.clone(), Some(port))
+            .await
+            .map_err(|source| DemoError::Influxd {
+                url: url.clone(),
+                source,
+            })?;
+        child = Some(LocalInfluxd { server, dir });
+    }
+    if let InfluxTarget::V1 { database, .. } = &settings.influx.target {
+        QueryClient::new(&settings.influx)?
+            .with_database("")
+            .query(&format!("CREATE DATABASE \"{database}\""))
+            .await
+            .map_err(|source| DemoError::CreateDatabase {
+                database: database.clone(),
+                source,
+            })?;
+    }
+    Ok(child)
+}
+
+fn influx_dir(var: &Path) -> Result<PathBuf, DemoError> {
+    std::path::absolute(var.join("influxdb")).map_err(io("var/influxdb".to_string()))
+}
+
+/// The simulator and the gateway, running.
+pub struct Demo {
+    sim: RunningSim,
+    gw: app::Running,
+    speed: f64,
+    influx_url: String,
+    site: String,
+    tz: jiff::tz::TimeZone,
+}
+
+/// Starts the simulator, then the gateway polling it; both stop when
+/// `cancel` fires.
+pub async fn start(plan: Plan, cancel: CancellationToken) -> Result<Demo, DemoError> {
+    let Plan {
+        mut settings,
+        clock,
+        scenario,
+        seed,
+        speed,
+        var,
+    } = plan;
     let sim = Simulator::start(SimOptions {
         clock,
-        seed: args.seed,
+        seed,
         scenario,
         map: PlantMap::caylloma().on_ephemeral_ports(),
         truth_log: Some(var.join("demo/truth.jsonl")),
@@ -72,130 +237,92 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ..SimOptions::default()
     })
     .await
-    .context("starting the plant simulator")?;
+    .map_err(DemoError::SimulatorStart)?;
     // Poll the simulator where it actually listens.
     for plc in &mut settings.plcs {
         if let Some(addr) = sim.addr(&plc.name) {
             plc.address = addr.to_string();
         }
     }
-
-    let cancel = CancellationToken::new();
-    crate::shutdown::on_signals(cancel.clone());
-    if let Some(s) = args.duration_s {
-        let c = cancel.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(s)).await;
-            c.cancel();
-        });
-    }
     let influx_url = settings.influx.url.clone();
     let site = settings.site.name.to_string();
     let tz = settings.site.timezone.clone();
-    let gw = app::start(settings, clock, cancel.clone(), RunOptions::default()).await?;
-    println!(
-        "plantgw demo: simulator at {} (speed {}×), InfluxDB {influx_url}, metrics {}",
-        sim.endpoints()
-            .iter()
-            .map(|e| format!("{} {}", e.plc, e.addr))
-            .collect::<Vec<_>>()
-            .join(", "),
-        args.speed,
-        gw.http_addr
-            .map_or("off".to_string(), |a| format!("http://{a}/metrics"))
-    );
-    println!("Ctrl-C to stop. Try: influx -database plant -execute 'SELECT last(*) FROM kpi WHERE site='\\''{site}'\\'''");
+    let gw = app::start(settings, clock, cancel, RunOptions::default())
+        .await
+        .map_err(DemoError::GatewayStart)?;
+    Ok(Demo {
+        sim,
+        gw,
+        speed,
+        influx_url,
+        site,
+        tz,
+    })
+}
 
-    let mut every = tokio::time::interval(Duration::from_secs(2));
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            _ = every.tick() => print_summary(&sim, &gw, &tz),
-        }
+impl Demo {
+    /// Where everything is, and what to try.
+    pub fn banner(&self) -> String {
+        let site = &self.site;
+        format!(
+            "plantgw demo: simulator at {} (speed {}×), InfluxDB {}, metrics {}\n\
+             Ctrl-C to stop. Try: influx -database plant -execute 'SELECT last(*) FROM kpi WHERE site='\\''{site}'\\'''\n",
+            self.sim
+                .endpoints()
+                .iter()
+                .map(|e| format!("{} {}", e.plc, e.addr))
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.speed,
+            self.influx_url,
+            self.gw
+                .http_addr
+                .map_or("off".to_string(), |a| format!("http://{a}/metrics"))
+        )
     }
-    print_summary(&sim, &gw, &tz);
-    let spool = gw.spool.clone();
-    gw.wait().await.context("gateway")?;
-    sim.shutdown().await.context("simulator")?;
-    if let Some(s) = spool.stats() {
-        println!(
-            "stopped; {} batches left in the spool for next time",
-            s.records
+
+    /// Plant time, PLC links, spool, the gateway's KPIs and the simulator's
+    /// ground truth, a few lines each ending in a newline.
+    pub fn summary(&self) -> String {
+        let truth = self.sim.truth();
+        let plant = truth
+            .plant_time
+            .to_zoned_datetime(self.tz.clone())
+            .strftime("%Y-%m-%d %H:%M %Z");
+        let plcs: Vec<String> = self
+            .gw
+            .health
+            .plcs()
+            .into_iter()
+            .map(|(n, age)| match age {
+                Some(a) if a < 5.0 => format!("{n} up"),
+                Some(a) => format!("{n} DOWN {a:.0}s"),
+                None => format!("{n} waiting"),
+            })
+            .collect();
+        let spool = self.gw.spool.stats().map_or(0, |s| s.records);
+        let mut out = format!(
+            "plant {plant} | {} | spool {spool} batches\n",
+            plcs.join(", ")
         );
-    }
-    // Dropping it kills influxd, as before the launcher was shared.
-    drop(influxd);
-    Ok(())
-}
-
-fn print_summary(
-    sim: &plantsim::simulator::RunningSim,
-    gw: &app::Running,
-    tz: &jiff::tz::TimeZone,
-) {
-    let truth = sim.truth();
-    let plant = truth
-        .plant_time
-        .to_zoned_datetime(tz.clone())
-        .strftime("%Y-%m-%d %H:%M %Z");
-    let plcs: Vec<String> = gw
-        .health
-        .plcs()
-        .into_iter()
-        .map(|(n, age)| match age {
-            Some(a) if a < 5.0 => format!("{n} up"),
-            Some(a) => format!("{n} DOWN {a:.0}s"),
-            None => format!("{n} waiting"),
-        })
-        .collect();
-    let spool = gw.spool.stats().map_or(0, |s| s.records);
-    println!(
-        "plant {plant} | {} | spool {spool} batches",
-        plcs.join(", ")
-    );
-    if let Some(k) = gw.kpi.as_ref().and_then(|h| h.latest()) {
-        println!("  gateway KPI  {}", k.summary());
-    }
-    let d = &truth.day;
-    println!(
-        "  simulator    {}  dry {:.1} t  Ag head {:.0} g/t  rec {:.1} %  {:.0} oz (ground truth)",
-        d.day, d.dry_t, d.ag_head_gpt, d.ag_recovery_pct, d.ag_oz
-    );
-}
-
-/// Returns the influxd child when the demo had to start one.
-async fn ensure_influxdb(settings: &Settings, var: &Path) -> anyhow::Result<Option<Influxd>> {
-    let url = settings.influx.url.clone();
-    let http = crate::historian::client::build_http(&settings.influx)?;
-    let ping = |http: reqwest::Client, url: String| async move {
-        http.get(format!("{url}/ping"))
-            .send()
-            .await
-            .map(|r| r.status().is_success())
-            .unwrap_or(false)
-    };
-    let mut child = None;
-    if !ping(http.clone(), url.clone()).await {
-        let parsed = reqwest::Url::parse(&url).context("influxdb.url")?;
-        let host = parsed.host_str().unwrap_or("127.0.0.1").to_string();
-        if !matches!(host.as_str(), "127.0.0.1" | "localhost") {
-            bail!("nothing answers at {url}; the demo only starts a local InfluxDB for a 127.0.0.1 URL");
+        if let Some(k) = self.gw.kpi.as_ref().and_then(|h| h.latest()) {
+            out.push_str(&format!("  gateway KPI  {}\n", k.summary()));
         }
-        let port = parsed.port_or_known_default().unwrap_or(8086);
-        let dir = std::path::absolute(var.join("influxdb")).context("var/influxdb")?;
-        let started = Influxd::start_async(dir.clone(), Some(port))
-            .await
-            .with_context(|| format!("nothing answers at {url}"))?;
-        let d = dir.display();
-        println!("started influxd at {url} (data in {d})");
-        child = Some(started);
+        let d = &truth.day;
+        out.push_str(&format!(
+            "  simulator    {}  dry {:.1} t  Ag head {:.0} g/t  rec {:.1} %  {:.0} oz (ground truth)\n",
+            d.day, d.dry_t, d.ag_head_gpt, d.ag_recovery_pct, d.ag_oz
+        ));
+        out
     }
-    if let InfluxTarget::V1 { database, .. } = &settings.influx.target {
-        QueryClient::new(&settings.influx)?
-            .with_database("")
-            .query(&format!("CREATE DATABASE \"{database}\""))
-            .await
-            .with_context(|| format!("creating database {database}"))?;
+
+    /// Waits for the gateway (stopped by the cancellation given to
+    /// [`start`]) and stops the simulator. Returns the batches left in the
+    /// spool, when it can tell.
+    pub async fn stop(self) -> Result<Option<u64>, DemoError> {
+        let spool = self.gw.spool.clone();
+        self.gw.wait().await.map_err(DemoError::Gateway)?;
+        self.sim.shutdown().await.map_err(DemoError::Simulator)?;
+        Ok(spool.stats().map(|s| s.records))
     }
-    Ok(child)
 }

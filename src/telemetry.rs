@@ -13,8 +13,6 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
-
 /// The package version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The git commit the binary was built from (`unknown` outside a checkout),
@@ -27,6 +25,15 @@ pub const LONG_VERSION: &str = concat!(
     env!("BUILD_COMMIT"),
     ")"
 );
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
 
 pub fn init(format: LogFormat) {
     let stderr = std::io::stderr();

@@ -38,10 +38,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Parser;
-use plantgw::config::{self, InfluxSettings, InfluxTarget};
+use plantgw::config::{self, InfluxTarget};
 use plantgw::influxd::{self, Influxd};
-use plantgw::modbus::planner::{lower_bound, plan};
 use plantgw::sink::influxdb::QueryClient;
+use plantgw::source::modbus::planner::{lower_bound, plan};
 use plantsim::load::{self, GatewayTarget, LoadOptions, LoadSpec};
 use plantsim::{PlantMap, SimOptions, Simulator};
 use tokio_util::sync::CancellationToken;
@@ -698,8 +698,8 @@ impl Drop for LatencyProbe {
     }
 }
 
-fn v1_settings(url: &str) -> InfluxSettings {
-    InfluxSettings {
+fn v1_settings(url: &str) -> config::Influx {
+    config::Influx {
         url: url.to_string(),
         target: InfluxTarget::V1 {
             database: DATABASE.into(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use plantgw::config::{ByteOrder, DataType, Table, Tag, TagId};
-use plantgw::modbus::decode::{decode_bit_tag, decode_register_tag};
+use plantgw::source::modbus::decode::{decode_bit_tag, decode_register_tag};
 use plantgw::sample::Value;
 
 fuzz_target!(|data: &[u8]| {

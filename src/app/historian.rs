@@ -3,14 +3,14 @@
 //! reporter. Parts can be replaced while the others keep running.
 use std::sync::Arc;
 
-use plantsim::clock::PlantClock;
+use plantgw_core::clock::PlantClock;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::critical::{Critical, Watch};
 use super::{AppError, RunOptions};
-use crate::config::{Settings, SpoolSettings};
+use crate::config::{self, Settings};
 use crate::http::Health;
 use crate::pipeline::{sender_task, writer_task, HistorianInput, PipelineError, SharedSpool};
 use crate::sink::influxdb::{InfluxClient, ScanEncoder};
@@ -19,7 +19,7 @@ use crate::spool::Spool;
 /// Room for scans while a writer is being replaced.
 const INPUT_CAPACITY: usize = 1024;
 
-pub(crate) async fn open_spool(s: &SpoolSettings) -> Result<SharedSpool, AppError> {
+pub(crate) async fn open_spool(s: &config::Spool) -> Result<SharedSpool, AppError> {
     let (dir, max) = (s.dir.clone(), s.max_bytes);
     let spool = tokio::task::spawn_blocking(move || Spool::open(&dir, max))
         .await
@@ -38,7 +38,7 @@ struct SenderSlot {
 
 pub(crate) struct Historian {
     pub spool: SharedSpool,
-    pub spool_settings: SpoolSettings,
+    pub spool_settings: config::Spool,
     writer: Critical,
     /// Replaced writers still spooling what they held.
     retired: Vec<Critical>,

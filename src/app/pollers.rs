@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use plantsim::clock::PlantClock;
+use plantgw_core::clock::PlantClock;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 use super::critical::panic_message;
 use crate::config::Plc;
 use crate::http::Health;
-use crate::modbus::poller::Poller;
 use crate::sample::Scan;
+use crate::source::modbus::poller::Poller;
 
 /// Wait before restarting a panicked poller, doubling while it keeps
 /// panicking soon after each start, so a panic on every scan does not spin.

@@ -3,10 +3,10 @@
 //! settings); scans keep queueing on its input meanwhile, so none is lost.
 use std::sync::Arc;
 
-use plantsim::clock::PlantClock;
+use plantgw_core::clock::PlantClock;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::{KpiSettings, Site};
+use crate::config::{self, Site};
 use crate::http::Health;
 use crate::kpi::{KpiError, KpiHandle, KpiTask};
 use crate::pipeline::HistorianInput;
@@ -18,7 +18,7 @@ pub(crate) enum RouterCmd {
     /// Replace the KPI task (the old one saves its state first, the new one
     /// restores it). The reply carries the new task's handle.
     Kpi {
-        settings: Option<Box<KpiSettings>>,
+        settings: Option<Box<config::Kpi>>,
         site: Site,
         reply: oneshot::Sender<Result<Option<KpiHandle>, KpiError>>,
     },
@@ -27,7 +27,7 @@ pub(crate) enum RouterCmd {
 struct Kpi {
     task: KpiTask,
     tx: mpsc::Sender<Arc<Scan>>,
-    settings: KpiSettings,
+    settings: config::Kpi,
 }
 
 pub(crate) struct Router {
@@ -61,7 +61,7 @@ impl Router {
         health: Arc<Health>,
         clock: PlantClock,
         site: Site,
-        kpi: Option<&KpiSettings>,
+        kpi: Option<&config::Kpi>,
     ) -> Result<(Router, Option<KpiHandle>), KpiError> {
         let (points_tx, points_rx) = mpsc::channel(1024);
         let kpi = match kpi {
@@ -179,7 +179,7 @@ impl Router {
 }
 
 fn start_kpi(
-    settings: &KpiSettings,
+    settings: &config::Kpi,
     site: &Site,
     clock: PlantClock,
     out: &mpsc::Sender<HistorianInput>,

@@ -6,6 +6,8 @@
 //! settings. Every error names the file, the key and the reason, and never
 //! the value of a secret or of an unknown key ([`diagnose`]).
 mod diagnose;
+mod kpi_inputs;
+pub mod names;
 mod raw;
 mod secret;
 mod settings;
@@ -15,6 +17,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use diagnose::Diagnosis;
+pub use kpi_inputs::{InputRole, InputSpec, KpiInput, Need, RecoveryUse, KPI_INPUTS};
 pub use raw::{ByteOrder, DataType, InfluxApi, RawConfig, Table, TagConfig};
 pub use secret::Secret;
 pub use settings::*;

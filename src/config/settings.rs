@@ -1,5 +1,9 @@
 //! Validated configuration: what the rest of the gateway runs on. Built only
 //! by [`super::validate`], so every value here has passed its checks.
+//!
+//! Naming: each serde section type ends in `Config` (`PlcConfig`); its
+//! validated form drops the suffix (`Plc`). The whole file is the exception:
+//! `RawConfig` validates into `Settings`.
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,17 +15,19 @@ use jiff::tz::TimeZone;
 use super::raw::{ByteOrder, DataType, InfluxApi, Table};
 use super::secret::Secret;
 
+/// The whole file, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub site: Site,
-    pub influx: InfluxSettings,
-    pub spool: SpoolSettings,
+    pub influx: Influx,
+    pub spool: Spool,
     /// `None` when the HTTP listener is disabled.
     pub http_listen: Option<SocketAddr>,
     pub plcs: Vec<Plc>,
-    pub kpi: Option<KpiSettings>,
+    pub kpi: Option<Kpi>,
 }
 
+/// `[site]`, validated: the zone is loaded.
 #[derive(Debug, Clone)]
 pub struct Site {
     pub name: Arc<str>,
@@ -29,6 +35,7 @@ pub struct Site {
     pub timezone: TimeZone,
 }
 
+/// Where and as whom points are written, by API version.
 #[derive(Debug, Clone)]
 pub enum InfluxTarget {
     V1 {
@@ -53,8 +60,9 @@ impl InfluxTarget {
     }
 }
 
+/// `[influxdb]`, validated.
 #[derive(Debug, Clone)]
-pub struct InfluxSettings {
+pub struct Influx {
     /// Base URL without trailing slash.
     pub url: String,
     pub target: InfluxTarget,
@@ -65,12 +73,14 @@ pub struct InfluxSettings {
     pub ca_file: Option<PathBuf>,
 }
 
+/// `[spool]`, validated; the directory is resolved against the config file.
 #[derive(Debug, Clone)]
-pub struct SpoolSettings {
+pub struct Spool {
     pub dir: PathBuf,
     pub max_bytes: u64,
 }
 
+/// `[[plc]]`, validated, with its valid tags.
 #[derive(Debug, Clone)]
 pub struct Plc {
     pub name: Arc<str>,
@@ -100,6 +110,7 @@ impl TagId {
     }
 }
 
+/// `[[plc.tag]]`, validated: layout checked, defaults applied.
 #[derive(Debug, Clone)]
 pub struct Tag {
     pub id: Arc<TagId>,
@@ -120,6 +131,28 @@ pub struct Tag {
 }
 
 impl Tag {
+    /// A plain tag: ABCD order, no bit, unscaled, no unit, limits or
+    /// deadband, and as many registers as its type takes (`length` for a
+    /// string). The fields are public: set the rest with `..Tag::new(..)`.
+    pub fn new(id: TagId, table: Table, address: u16, data_type: DataType, length: u16) -> Tag {
+        Tag {
+            id: Arc::new(id),
+            table,
+            address,
+            data_type,
+            order: ByteOrder::ABCD,
+            bit: None,
+            count: data_type.registers(length),
+            scale: 1.0,
+            offset: 0.0,
+            unit: None,
+            deadband: None,
+            max_interval: None,
+            min: None,
+            max: None,
+        }
+    }
+
     /// Integers keep integer type only when no scaling applies.
     pub fn is_scaled(&self) -> bool {
         self.scale != 1.0 || self.offset != 0.0
@@ -140,14 +173,16 @@ pub struct ThreeProductTags {
     pub tail_zn: String,
 }
 
+/// Ore moisture: a constant percentage or a tag giving it.
 #[derive(Debug, Clone)]
 pub enum Moisture {
     Constant(f64),
     Tag(String),
 }
 
+/// `[kpi]`, validated: tag references resolve to exactly one configured tag.
 #[derive(Debug, Clone)]
-pub struct KpiSettings {
+pub struct Kpi {
     pub day_start: Time,
     pub interval: Duration,
     pub target_tpd: f64,

@@ -290,6 +290,17 @@ pub fn plc_variable(query: &str) -> Value {
     variable("plc", "PLC", query, true)
 }
 
+/// `$site`, and `$plc` over every PLC of that site (from `plc_status`):
+/// the variables of the site-wide dashboards.
+pub fn site_and_plc_variables() -> Vec<Value> {
+    vec![
+        site_variable(),
+        plc_variable(
+            r#"SHOW TAG VALUES FROM "plc_status" WITH KEY = "plc" WHERE "site" =~ /^$site$/"#,
+        ),
+    ]
+}
+
 /// What identifies a dashboard and its default view.
 pub struct Meta<'a> {
     pub uid: &'a str,

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::grafana::{
-    dashboard, plc_variable, site_variable, target, target_fmt, timeseries, Grid, Look, Meta,
+    dashboard, site_and_plc_variables, target, target_fmt, timeseries, Grid, Look, Meta,
 };
 use super::influxql::{per_plc_t, site_select_t, PLANT_FILTER};
 use super::overview::plc_connection_timeline;
@@ -155,10 +155,7 @@ pub fn gateway_health(tz: &str) -> Value {
             timezone: tz,
             from: "now-24h",
         },
-        vec![
-            site_variable(),
-            plc_variable(r#"SHOW TAG VALUES FROM "plc_status" WITH KEY = "plc" WHERE "site" =~ /^$site$/"#),
-        ],
+        site_and_plc_variables(),
         g.panels,
     )
 }

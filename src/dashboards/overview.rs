@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use super::grafana::{
-    bool_timeline, dashboard, plain, plc_variable, site_variable, stat, steps, target, timeseries,
-    Grid, Look, Meta,
+    bool_timeline, dashboard, plain, site_and_plc_variables, stat, steps, target, timeseries, Grid,
+    Look, Meta,
 };
 use super::influxql::{per_plc_t, site_select, site_select_t, PLANT_FILTER, SITE_FILTER};
 use crate::config::RawConfig;
@@ -192,10 +192,7 @@ pub fn overview(cfg: &RawConfig, tz: &str) -> Value {
             timezone: tz,
             from: "now-7d",
         },
-        vec![
-            site_variable(),
-            plc_variable(r#"SHOW TAG VALUES FROM "plc_status" WITH KEY = "plc" WHERE "site" =~ /^$site$/"#),
-        ],
+        site_and_plc_variables(),
         g.panels,
     )
 }

@@ -7,24 +7,8 @@ use std::collections::BTreeMap;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use super::state::date_format;
-
-/// Assays that are composited over the day, weighted by dry tonnes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Assay {
-    FeedAg,
-    ConcAg,
-    TailAg,
-    FeedPb,
-    FeedZn,
-    ConcPb,
-    ConcZn,
-    ZnConcPb,
-    ZnConcZn,
-    TailPb,
-    TailZn,
-}
+use super::date_serde::date_format;
+use crate::config::KpiInput;
 
 /// Σ weight × value and Σ weight.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -49,7 +33,8 @@ pub struct Ore {
     pub moist_wet_t: f64,
     /// …and Σ wet t × moisture % over that part.
     pub moist_wt: f64,
-    pub assays: BTreeMap<Assay, Composite>,
+    /// Keyed by the assay input (`feed_ag`, …).
+    pub assays: BTreeMap<KpiInput, Composite>,
 }
 
 impl Ore {
@@ -89,7 +74,7 @@ impl Ore {
         Some(known + unknown * (1.0 - m / 100.0))
     }
 
-    pub fn assay(&self, a: Assay) -> Option<f64> {
+    pub fn assay(&self, a: KpiInput) -> Option<f64> {
         self.assays.get(&a).and_then(Composite::value)
     }
 }
@@ -132,6 +117,7 @@ impl DayAccum {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::KpiInput as Assay;
 
     #[test]
     fn add_then_sub_is_identity_and_dry_uses_weighted_moisture() {

@@ -8,10 +8,15 @@
 //! - [`recovery`]: two- and three-product formulas, ounces;
 //! - `track`, `accum`: held tag values and per-day accumulators;
 //! - [`engine`]: [`KpiEngine`], pure, time injected: `observe` scans,
-//!   `tick(now)` for `kpi` rows and `kpi_daily` rows;
+//!   `tick(now)` for `kpi` rows and `kpi_daily` rows; split into booking
+//!   (samples → accumulators), values (accumulator → KPI fields) and day
+//!   close;
+//! - the tags it reads are the declared inputs,
+//!   [`crate::config::KPI_INPUTS`], shared with validation and recompute;
 //! - [`report`]: [`KpiValues`], [`DailyKpi`], [`KpiSnapshot`] → points,
 //!   table, gauges;
-//! - [`state`]: [`KpiState`], atomic [`save_state`] / [`load_state`];
+//! - [`state`]: [`KpiState`], atomic [`save_state`] / [`load_state`]
+//!   (`date_serde` writes its days, and the reports', as `YYYY-MM-DD`);
 //! - [`recompute`]: rebuild a day from InfluxDB's raw series;
 //! - [`task`]: the async driver `plantgw run` uses.
 //!
@@ -41,6 +46,7 @@
 //!   first sample starts an outage as without the restart; with no sample
 //!   at all for [`engine::RESTORE_WAIT`] the days close on what they have).
 mod accum;
+mod date_serde;
 pub mod day;
 pub mod engine;
 pub mod recompute;
@@ -86,7 +92,7 @@ pub enum KpiError {
     #[error("production calendar: {0}")]
     Calendar(String),
     #[error("recompute query: {0}")]
-    Query(#[from] crate::historian::QueryError),
+    Query(#[from] crate::sink::influxdb::QueryError),
     #[error("KPI task: {0}")]
     Task(String),
 }

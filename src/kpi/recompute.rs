@@ -24,8 +24,8 @@ use super::day::Calendar;
 use super::engine::KpiEngine;
 use super::report::DailyKpi;
 use super::KpiError;
-use crate::config::{KpiSettings, Moisture, Site};
-use crate::historian::query::{QueryClient, Series};
+use crate::config::{Kpi, Site};
+use crate::sink::influxdb::query::{QueryClient, Series};
 
 /// Three default heartbeats.
 pub const HOLD_CAP: Duration = Duration::from_secs(180);
@@ -43,7 +43,7 @@ pub struct RawSample {
 /// Replays `samples` (any order; sorted here, stable for equal times) and
 /// returns production day `day` as it would have closed.
 pub fn recompute_day(
-    settings: &KpiSettings,
+    settings: &Kpi,
     site: &Site,
     day: Date,
     samples: &[RawSample],
@@ -71,7 +71,7 @@ pub fn recompute_day(
 /// (InfluxQL) and recomputes the day.
 pub async fn fetch_and_recompute(
     client: &QueryClient,
-    settings: &KpiSettings,
+    settings: &Kpi,
     site: &Site,
     day: Date,
 ) -> Result<DailyKpi, KpiError> {
@@ -100,37 +100,13 @@ pub async fn fetch_and_recompute(
     recompute_day(settings, site, day, &samples)
 }
 
-fn kpi_paths(s: &KpiSettings) -> Vec<String> {
-    let mut paths = vec![
-        s.ore_totaliser.clone(),
-        s.feed_ag.clone(),
-        s.conc_ag.clone(),
-        s.tail_ag.clone(),
-    ];
-    paths.extend(s.ore_rate.iter().cloned());
-    paths.extend(s.mill_power.iter().cloned());
-    if let Moisture::Tag(p) = &s.moisture {
-        paths.push(p.clone());
-    }
-    if let Some(t) = &s.three_product {
-        paths.extend(
-            [
-                &t.feed_pb,
-                &t.feed_zn,
-                &t.conc_pb,
-                &t.conc_zn,
-                &t.zn_conc_pb,
-                &t.zn_conc_zn,
-                &t.tail_pb,
-                &t.tail_zn,
-            ]
-            .into_iter()
-            .cloned(),
-        );
-    }
+/// The configured input tags, each once, in the declared order.
+fn kpi_paths(s: &Kpi) -> Vec<String> {
     let mut seen = HashSet::new();
-    paths.retain(|p| seen.insert(p.clone()));
-    paths
+    s.inputs()
+        .map(|(_, path)| path.to_string())
+        .filter(|p| seen.insert(p.clone()))
+        .collect()
 }
 
 struct TagRef<'a> {

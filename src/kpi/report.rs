@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use jiff::civil::Date;
 use serde::Serialize;
 
+use super::date_serde::date_format;
 use super::recovery::RecoveryMethod;
-use super::state::date_format;
-use crate::historian::line::{FieldValue, Point};
+use crate::sink::influxdb::encoder::{FieldValue, Point};
 
 pub const KPI_MEASUREMENT: &str = "kpi";
 pub const DAILY_MEASUREMENT: &str = "kpi_daily";

@@ -20,6 +20,7 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 use super::accum::DayAccum;
+use super::date_serde::{date_format, opt_date_format};
 use super::track::Track;
 use super::KpiError;
 
@@ -159,39 +160,6 @@ pub fn load_state(path: &Path) -> Result<Option<KpiState>, KpiError> {
             path: path.to_path_buf(),
             source,
         })
-}
-
-/// Dates as `YYYY-MM-DD` strings.
-pub(crate) mod date_format {
-    use jiff::civil::Date;
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(d)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(D::Error::custom)
-    }
-}
-
-pub(crate) mod opt_date_format {
-    use jiff::civil::Date;
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.collect_str(d),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| s.parse().map_err(D::Error::custom))
-            .transpose()
-    }
 }
 
 #[cfg(test)]

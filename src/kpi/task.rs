@@ -22,10 +22,10 @@ use super::engine::KpiEngine;
 use super::report::{KpiSnapshot, DAILY_MEASUREMENT};
 use super::state::{load_state, save_state, KpiState};
 use super::KpiError;
-use crate::config::{KpiSettings, Site};
-use crate::historian::line::Point;
-use crate::historian::pipeline::HistorianInput;
+use crate::config::{Kpi, Site};
+use crate::pipeline::HistorianInput;
 use crate::sample::Scan;
+use crate::sink::influxdb::encoder::Point;
 
 /// Wall time between state saves while running (a day close saves at once).
 const SAVE_EVERY: Duration = Duration::from_secs(5);
@@ -62,7 +62,7 @@ impl KpiTask {
     /// aside and the engine starts fresh, so KPIs keep running) and spawns
     /// the task. Must be called inside a tokio runtime.
     pub fn start(
-        settings: &KpiSettings,
+        settings: &Kpi,
         site: &Site,
         clock: PlantClock,
         out: mpsc::Sender<HistorianInput>,
@@ -251,8 +251,12 @@ enum CrashPoint {
 }
 
 /// Aborts the process, as a power cut or kill -9 would end it, when the
-/// environment asks for a crash at `at`. Nothing else reads the variable.
+/// environment asks for a crash at `at`. Nothing else reads the variable,
+/// and a release build (what a plant installs) ignores it.
 fn crash_point(at: CrashPoint) {
+    if !cfg!(debug_assertions) {
+        return;
+    }
     let wanted = match std::env::var("KPI_TEST_CRASH_AT").as_deref() {
         Ok("close-spooled") => CrashPoint::CloseSpooled,
         Ok("close-saved") => CrashPoint::CloseSaved,
@@ -280,8 +284,8 @@ mod tests {
     use crate::sample::{Quality, Reading, ScanStatus, Value};
     use jiff::Timestamp;
 
-    fn settings(state_file: PathBuf) -> KpiSettings {
-        KpiSettings {
+    fn settings(state_file: PathBuf) -> Kpi {
+        Kpi {
             day_start: jiff::civil::time(7, 0, 0, 0),
             interval: Duration::from_secs(60),
             target_tpd: 700.0,

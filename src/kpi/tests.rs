@@ -8,9 +8,9 @@ use jiff::tz::TimeZone;
 use proptest::prelude::*;
 
 use super::*;
-use crate::config::{KpiSettings, Moisture, Site, TagId, ThreeProductTags};
-use crate::historian::line::{FieldValue, Point};
+use crate::config::{Kpi, Moisture, Site, TagId, ThreeProductTags};
 use crate::sample::{Quality, Reading, Scan, ScanStatus, Value};
+use crate::sink::influxdb::encoder::{FieldValue, Point};
 
 const TOTAL: &str = "mill_feed_belt.total_t";
 const RATE: &str = "mill_feed_belt.feed_rate_tph";
@@ -22,8 +22,8 @@ const WRAP: f64 = 4_294_967.296;
 const MIN: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
 
-fn settings() -> KpiSettings {
-    KpiSettings {
+fn settings() -> Kpi {
+    Kpi {
         day_start: time(7, 0, 0, 0),
         interval: Duration::from_secs(60),
         target_tpd: 700.0,
@@ -483,7 +483,7 @@ fn moisture_from_a_tag_is_tonnage_weighted() {
     );
 }
 
-fn three_settings() -> KpiSettings {
+fn three_settings() -> Kpi {
     let mut s = settings();
     s.three_product = Some(ThreeProductTags {
         feed_pb: "flotation_feed.pb_pct".into(),

@@ -23,6 +23,8 @@ pub async fn sender_task<S: Sink>(
     spool.report_to(health.clone());
     sink.report_to(&health);
     let mut alarm = Alarm::default();
+    let mut appended = spool.appended();
+    let name = sink.name();
     // `stop` fires drain_grace after drain: the last chance to deliver.
     let stop = CancellationToken::new();
     {
@@ -37,7 +39,7 @@ pub async fn sender_task<S: Sink>(
         if stop.is_cancelled() {
             break;
         }
-        let Some(next) = persist("read", &stop, || spool.peek()).await? else {
+        let Some(next) = persist("read", &stop, || spool.peek_for(name)).await? else {
             break;
         };
         health.writer_pending(next.is_some());
@@ -46,10 +48,8 @@ pub async fn sender_task<S: Sink>(
                 break;
             }
             tokio::select! {
-                _ = spool.appended.notified() => {}
+                _ = appended.changed() => {}
                 _ = drain.cancelled() => {}
-                // Belt and braces: a notify can race a peek.
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
             continue;
         };
@@ -60,7 +60,7 @@ pub async fn sender_task<S: Sink>(
         };
         if outcome.is_done() {
             alarm.clear(&sink);
-            if persist("acknowledge", &stop, || spool.ack(record.seq))
+            if persist("acknowledge", &stop, || spool.ack_for(name, record.seq))
                 .await?
                 .is_none()
             {

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tokio::sync::Notify;
+use tokio::sync::watch;
 
 use super::backlog::{memory_limit, Backlog, Flushed};
 use super::batcher::Batch;
@@ -18,7 +18,9 @@ use crate::spool::{Spool, SpoolError, SpoolRecord, SpoolStats};
 #[derive(Clone)]
 pub struct SharedSpool {
     inner: Arc<Mutex<Guarded>>,
-    pub(super) appended: Arc<Notify>,
+    /// Bumped on every append: each sink's sender watches it, so none
+    /// misses new data however many there are.
+    appended: Arc<watch::Sender<u64>>,
     /// Mirrors "the backlog holds batches", so the writer's retry tick
     /// costs nothing while the disk is fine.
     degraded: Arc<AtomicBool>,
@@ -36,7 +38,7 @@ impl SharedSpool {
         let backlog = Backlog::new(memory_limit(spool.max_bytes()));
         SharedSpool {
             inner: Arc::new(Mutex::new(Guarded { spool, backlog })),
-            appended: Arc::new(Notify::new()),
+            appended: Arc::new(watch::Sender::new(0)),
             degraded: Arc::new(AtomicBool::new(false)),
             health: Arc::new(OnceLock::new()),
         }
@@ -95,7 +97,7 @@ impl SharedSpool {
             h.spool_trouble(trouble);
         }
         if done.spooled > 0 {
-            self.appended.notify_one();
+            self.appended.send_modify(|n| *n = n.wrapping_add(1));
         }
         Ok(on_disk)
     }
@@ -105,12 +107,23 @@ impl SharedSpool {
         self.inner.lock().map_or(0, |g| g.backlog.held())
     }
 
+    /// Tells of every append from now on.
+    pub fn appended(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// The oldest record not acknowledged by every sink.
     pub async fn peek(&self) -> Result<Option<SpoolRecord>, PipelineError> {
         self.with(|g| g.spool.peek()).await
     }
 
-    pub async fn ack(&self, seq: u64) -> Result<(), PipelineError> {
-        self.with(move |g| g.spool.ack(seq)).await
+    /// The oldest record `sink` has not acknowledged.
+    pub async fn peek_for(&self, sink: &'static str) -> Result<Option<SpoolRecord>, PipelineError> {
+        self.with(move |g| g.spool.peek_for(sink)).await
+    }
+
+    pub async fn ack_for(&self, sink: &'static str, seq: u64) -> Result<(), PipelineError> {
+        self.with(move |g| g.spool.ack_for(sink, seq)).await
     }
 
     /// The spool's stats, with batches waiting or dropped in memory counted

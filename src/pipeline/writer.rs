@@ -57,10 +57,11 @@ pub async fn writer_task(
             spool.append(b).await?;
         }
         if let Some(spooled) = spooled {
-            let on_disk = match batcher.take() {
-                Some(b) => spool.append(b).await?,
-                None => spool.held() == 0,
-            };
+            if let Some(b) = batcher.take() {
+                spool.append(b).await?;
+            }
+            // A durable batch tries the disk now rather than after the backoff.
+            let on_disk = spool.retry(true).await?;
             // Held in memory is not durable: the dropped sender tells the
             // KPI task so, and the day is closed again after a restart.
             if on_disk {

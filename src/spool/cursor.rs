@@ -98,6 +98,11 @@ impl Cursors {
     pub fn floor(&self) -> u64 {
         self.by_sink.values().map(|c| c.acked).min().unwrap_or(0)
     }
+
+    /// The furthest any cursor has gone.
+    pub fn ceiling(&self) -> u64 {
+        self.by_sink.values().map(|c| c.acked).max().unwrap_or(0)
+    }
 }
 
 #[cfg(test)]

@@ -9,26 +9,17 @@
 //! The file is never deleted: a process waiting on a deleted file's lock
 //! would get it while a third locks a new file of the same name. An flock
 //! belongs to the open file, so a second open in this same process
-//! conflicts too; a registry of held locks tells that case apart, for a
-//! clearer message.
+//! conflicts too; the pid in the file then names this process, which tells
+//! that case apart for a clearer message.
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use super::SpoolError;
 
 pub const FILE: &str = "spool.lock";
-
-/// Lock files this process holds, by canonical path.
-static HELD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-fn held() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    // The list stays consistent even if a holder panicked.
-    HELD.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Held for as long as the spool is open; closing the file on drop
 /// releases the lock.
@@ -73,16 +64,27 @@ fn named_pid(file: &File) -> Option<u32> {
         .ok()
 }
 
+/// Tries the lock a few times over 200 ms before giving up: a process
+/// being spawned holds a copy of every descriptor until it execs, so a
+/// lock just released by this process can look held for a moment.
+fn lock_soon(file: &std::fs::File) -> io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match try_lock(file) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && tries < 10 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 pub fn acquire(dir: &Path) -> Result<LockFile, SpoolError> {
     let dir = std::fs::canonicalize(dir)
         .map_err(|e| SpoolError::io("resolve spool directory", dir, e))?;
     let path = dir.join(FILE);
     let pid = std::process::id();
-    // Held across the whole attempt so two threads cannot both get in.
-    let mut held = held();
-    if held.contains(&path) {
-        return Err(SpoolError::AlreadyOpen { dir, path, pid });
-    }
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -90,11 +92,17 @@ pub fn acquire(dir: &Path) -> Result<LockFile, SpoolError> {
         .truncate(false)
         .open(&path)
         .map_err(|e| SpoolError::io("open lock file", &path, e))?;
-    match try_lock(&file) {
+    match lock_soon(&file) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-            let pid = named_pid(&file);
-            return Err(SpoolError::Locked { dir, path, pid });
+            return Err(match named_pid(&file) {
+                Some(holder) if holder == pid => SpoolError::AlreadyOpen { dir, path, pid },
+                holder => SpoolError::Locked {
+                    dir,
+                    path,
+                    pid: holder,
+                },
+            });
         }
         Err(e) => return Err(SpoolError::io("lock", &path, e)),
     }
@@ -106,14 +114,7 @@ pub fn acquire(dir: &Path) -> Result<LockFile, SpoolError> {
     {
         tracing::debug!(lock = %path.display(), error = %e, "could not write the pid into the spool lock file");
     }
-    held.push(path.clone());
     Ok(LockFile { path, _file: file })
-}
-
-impl Drop for LockFile {
-    fn drop(&mut self) {
-        held().retain(|p| p != &self.path);
-    }
 }
 
 #[cfg(test)]

@@ -79,12 +79,13 @@
 //! Layout: [`record`] encodes one record, `scan` reads a segment's bytes,
 //! `segment` does segment file I/O, `ack` the ack file, `lock` the lock
 //! file, `events` the log lines and metrics.
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
 mod ack;
+mod ahead;
 pub mod cursor;
 mod dir;
 mod error;
@@ -265,6 +266,8 @@ pub struct Spool {
     reader: Reader,
     acked: u64,
     cursors: cursor::Cursors,
+    /// Read positions of sinks ahead of the slowest (see [`ahead`]).
+    ahead: BTreeMap<String, ahead::AheadPos>,
     next_seq: u64,
     counters: Counters,
     // Last: released after every file above is closed.
@@ -443,7 +446,7 @@ impl Spool {
         self.segments.iter().map(|s| s.size).sum()
     }
 
-    /// The oldest record not yet acknowledged, left in place.
+    /// The oldest record not yet acknowledged by every sink, left in place.
     pub fn peek(&mut self) -> Result<Option<SpoolRecord>, SpoolError> {
         let found = self
             .seek_unacked(true)
@@ -454,27 +457,12 @@ impl Spool {
         }))
     }
 
-    /// Acknowledges every record up to and including `seq`: persists the
-    /// position, then deletes segments left fully acknowledged. Acking an
-    /// old seq again is a no-op; a seq never handed out is an error.
+    /// Acknowledges for the default sink every record up to and including
+    /// `seq`: persists the position, then deletes segments every sink has
+    /// passed. Acking an old seq again is a no-op; a seq never handed out
+    /// is an error.
     pub fn ack(&mut self, seq: u64) -> Result<(), SpoolError> {
-        if seq <= self.acked {
-            return Ok(());
-        }
-        let last = self.next_seq - 1;
-        if seq > last {
-            return Err(SpoolError::AckBeyondLast {
-                dir: self.dir.clone(),
-                seq,
-                last,
-            });
-        }
-        self.cursors.advance(cursor::DEFAULT_SINK, seq)?;
-        self.acked = self.cursors.floor();
-        self.seek_unacked(false)
-            .inspect_err(|_| self.forget_reader_file())?;
-        events::gauges(&self.stats());
-        Ok(())
+        self.ack_for(cursor::DEFAULT_SINK, seq)
     }
 
     pub fn stats(&self) -> SpoolStats {

@@ -7,6 +7,12 @@ impl Spool {
     /// whatever a crash left and positions the reader at the first
     /// unacknowledged record.
     pub fn open_with(dir: &Path, opts: SpoolOptions) -> Result<Spool, SpoolError> {
+        Spool::open_for(dir, opts, &[cursor::DEFAULT_SINK])
+    }
+
+    /// Opens the spool for `sinks`, each with its own cursor: a record
+    /// stays until every one of them has acknowledged it.
+    pub fn open_for(dir: &Path, opts: SpoolOptions, sinks: &[&str]) -> Result<Spool, SpoolError> {
         let min = record::encoded_len(0);
         if opts.max_bytes < min {
             return Err(SpoolError::MaxBytesTooSmall {
@@ -22,12 +28,14 @@ impl Spool {
         fs::create_dir_all(dir).map_err(|e| SpoolError::io("create spool directory", dir, e))?;
         let lock = lock::acquire(dir)?;
         let dir = dir.to_path_buf();
-        // One sink today; the spool keeps what its slowest cursor has not passed.
-        let cursors = cursor::Cursors::open(&dir, &[cursor::DEFAULT_SINK])?;
+        // The spool keeps what its slowest cursor has not passed.
+        let cursors = cursor::Cursors::open(&dir, sinks)?;
         let acked = cursors.floor();
 
         let mut counters = Counters::default();
-        let mut next_seq = acked.saturating_add(1).max(1);
+        // A seq a sink has acknowledged is never handed out again, even
+        // when its segment is gone: a sink may deduplicate by seq.
+        let mut next_seq = cursors.ceiling().saturating_add(1).max(1);
         let mut segments = VecDeque::new();
         // Per segment: offset and index of its first record newer than the ack.
         let mut starts: VecDeque<Option<(u64, u64)>> = VecDeque::new();
@@ -111,6 +119,7 @@ impl Spool {
             reader,
             acked,
             cursors,
+            ahead: BTreeMap::new(),
             next_seq,
             counters,
             lock,

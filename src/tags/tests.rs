@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::{DataType, RawConfig, Table};
 
 const HEADER: &str = "plc,equipment,name,table,address,type,order,scale,offset,unit,description";
 

@@ -19,13 +19,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use plantgw::config::{InfluxSettings, InfluxTarget, Secret};
+use plantgw::config::{Influx, InfluxTarget, Secret};
 use plantgw::influxd::{Auth, Influxd, InfluxdError};
+use plantgw::sink::influxdb::query::QueryClient;
 use tokio_util::sync::CancellationToken;
 
 /// Settings for a v2 target at `url`.
-pub fn v2_settings(url: &str, token: &str) -> InfluxSettings {
-    InfluxSettings {
+pub fn v2_settings(url: &str, token: &str) -> Influx {
+    Influx {
         url: url.trim_end_matches('/').to_string(),
         target: InfluxTarget::V2 {
             org: "fortuna".into(),
@@ -40,9 +41,23 @@ pub fn v2_settings(url: &str, token: &str) -> InfluxSettings {
     }
 }
 
+/// A query client for `settings` on the `plant` database, created first
+/// as an operator does before the gateway's first write (InfluxDB 1.x
+/// refuses writes to a database that does not exist).
+pub async fn plant_database(settings: &Influx) -> QueryClient {
+    let query = QueryClient::new(settings)
+        .unwrap_or_else(|e| panic!("query client for {}: {e}", settings.url))
+        .with_database("plant");
+    query
+        .query("CREATE DATABASE plant")
+        .await
+        .unwrap_or_else(|e| panic!("CREATE DATABASE plant at {}: {e}", settings.url));
+    query
+}
+
 /// Settings for a v1 target at `url`.
-pub fn v1_settings(url: &str, database: &str, auth: Option<(&str, &str)>) -> InfluxSettings {
-    InfluxSettings {
+pub fn v1_settings(url: &str, database: &str, auth: Option<(&str, &str)>) -> Influx {
+    Influx {
         url: url.trim_end_matches('/').to_string(),
         target: InfluxTarget::V1 {
             database: database.into(),
@@ -189,7 +204,6 @@ impl InfluxD {
 /// VictoriaMetrics single-node, HTTP on a free loopback port.
 pub struct VictoriaMetrics {
     pub url: String,
-    pub addr: SocketAddr,
     server: Server,
 }
 
@@ -215,7 +229,6 @@ impl VictoriaMetrics {
         server.wait_ready("victoria-metrics", addr, "/health", 200);
         VictoriaMetrics {
             url: format!("http://{addr}"),
-            addr,
             server,
         }
     }
@@ -384,7 +397,6 @@ pub struct MockState {
 
 pub struct MockInflux {
     pub url: String,
-    pub addr: SocketAddr,
     pub state: Arc<Mutex<MockState>>,
     stop: CancellationToken,
 }
@@ -418,7 +430,6 @@ impl MockInflux {
         });
         MockInflux {
             url: format!("http://{addr}"),
-            addr,
             state,
             stop,
         }

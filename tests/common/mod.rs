@@ -7,7 +7,7 @@ pub mod influx;
 pub mod pymodbus;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// A loopback port that was free a moment ago.
@@ -33,6 +33,28 @@ pub fn require_binary(bin: &str, hint: &str) -> PathBuf {
         }
     }
     panic!("`{bin}` is not installed; this test needs it. Install it with: {hint}");
+}
+
+/// `plantgw check [--json] --config <config>`, which must exit 0 (its
+/// stderr is the failure message); its stdout.
+pub fn plantgw_check(json: bool, config: &Path) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_plantgw"));
+    cmd.arg("check");
+    if json {
+        cmd.arg("--json");
+    }
+    let out = cmd
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run plantgw check");
+    assert!(
+        out.status.success(),
+        "plantgw check --config {}: {}",
+        config.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("plantgw check prints UTF-8")
 }
 
 /// Polls `f` until it returns Some or `timeout` passes.
@@ -75,4 +97,66 @@ pub fn sim_gateway_config(
         toml::Table::from_iter([("listen".to_string(), http_listen.into())]).into(),
     );
     cfg
+}
+
+/// [`sim_gateway_config`] with every PLC polled every `scan_ms`: the
+/// simulated-plant tests scan faster than the shipped config so a plant
+/// day passes in minutes.
+pub fn sim_gateway_config_scanning(
+    sim_toml: &str,
+    influx_url: &str,
+    flush_ms: i64,
+    scan_ms: i64,
+) -> toml::Table {
+    let mut cfg = sim_gateway_config(sim_toml, influx_url, flush_ms, "");
+    for plc in cfg["plc"].as_array_mut().expect("[[plc]] array") {
+        plc.as_table_mut()
+            .expect("[[plc]] table")
+            .insert("scan_ms".into(), scan_ms.into());
+    }
+    cfg
+}
+
+/// Writes a gateway config table to `path` and loads it as the gateway
+/// does, so a test holds the same settings the binary will read.
+pub fn write_gateway_config(path: &Path, cfg: &toml::Table) -> plantgw::config::Settings {
+    let text = toml::to_string(cfg).expect("config table serialises");
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    plantgw::config::load(path).unwrap_or_else(|e| panic!("load {}: {e}", path.display()))
+}
+
+/// A v1 config polling the pymodbus fixture's `u16` (holding 0) every
+/// 200 ms into `influx_url`'s `plant` database; `influxdb` ends the
+/// `[influxdb]` section and `extra` the file.
+pub fn fixture_config(influx_url: &str, plc_port: u16, influxdb: &str, extra: &str) -> String {
+    format!(
+        r#"
+[site]
+name = "testsite"
+
+[influxdb]
+url = "{influx_url}"
+api = "v1"
+database = "plant"
+{influxdb}
+[spool]
+dir = "spool"
+
+[http]
+listen = ""
+
+[[plc]]
+name = "fixture"
+area = "lab"
+address = "127.0.0.1:{plc_port}"
+scan_ms = 200
+
+[[plc.tag]]
+name = "u16"
+equipment = "fixture_dev"
+table = "holding"
+address = 0
+type = "u16"
+{extra}"#
+    )
 }

@@ -1,44 +1,26 @@
 //! The `plantgw` binary as users run it: `check` output and exit codes,
 //! `run` stopped by SIGTERM flushing what it holds and exiting 0.
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use plantgw::sink::influxdb::query::QueryClient;
 
+use super::{plantgw, Running};
+
 use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
-use crate::common::repo_path;
-
-fn plantgw() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_plantgw"))
-}
+use crate::common::{plantgw_check, repo_path};
 
 #[test]
 fn check_prints_the_poll_plan_of_the_shipped_config() {
-    let out = plantgw()
-        .args(["check", "--config"])
-        .arg(repo_path("config/caylloma.toml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = plantgw_check(false, &repo_path("config/caylloma.toml"));
     assert!(
         text.contains("plc grinding (area grinding) 127.0.0.1:5021 unit 1"),
         "{text}"
     );
     assert!(text.contains("table     start count  tags"), "{text}");
 
-    let out = plantgw()
-        .args(["check", "--json", "--config"])
-        .arg(repo_path("config/caylloma.toml"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = plantgw_check(true, &repo_path("config/caylloma.toml"));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let plcs = v["plcs"].as_array().unwrap();
     assert_eq!(plcs.len(), 3);
     for p in plcs {
@@ -110,10 +92,9 @@ async fn sigterm_flushes_what_it_holds_and_exits_0() {
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, fixture_config(&influx.url, plc.port, 600_000, "")).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = QueryClient::new(&settings.influx).unwrap();
-    query.query("CREATE DATABASE plant").await.unwrap();
+    let query = crate::common::influx::plant_database(&settings.influx).await;
 
-    let mut child = spawn_run(&path);
+    let child = Running::start(&path, &[]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = query
         .query(r#"SELECT count("u16") FROM "fixture_dev""#)
@@ -123,7 +104,7 @@ async fn sigterm_flushes_what_it_holds_and_exits_0() {
         before.is_empty(),
         "nothing should be written before the flush interval: {before:?}"
     );
-    let (code, stderr) = stop(&mut child, Duration::from_secs(20));
+    let (code, stderr) = child.stop(Duration::from_secs(20));
     assert_eq!(
         code.code(),
         Some(0),
@@ -142,79 +123,23 @@ async fn sigterm_flushes_what_it_holds_and_exits_0() {
     assert!(stderr.contains("shutdown complete"), "{stderr}");
 }
 
-/// A one-PLC config over the pymodbus fixture; `extra` appends TOML.
+/// The one-PLC fixture config with batches cut only by `flush_ms`;
+/// `extra` appends TOML.
 fn fixture_config(influx_url: &str, port: u16, flush_ms: u64, extra: &str) -> String {
-    format!(
-        r#"
-[site]
-name = "testsite"
-[influxdb]
-url = "{influx_url}"
-api = "v1"
-database = "plant"
-flush_interval_ms = {flush_ms}
-batch_size = 1000000
-[spool]
-dir = "spool"
-[http]
-listen = ""
-[[plc]]
-name = "fixture"
-area = "lab"
-address = "127.0.0.1:{port}"
-scan_ms = 200
-[[plc.tag]]
-name = "u16"
-equipment = "fixture_dev"
-table = "holding"
-address = 0
-type = "u16"
-{extra}"#
-    )
+    let influxdb = format!("flush_interval_ms = {flush_ms}\nbatch_size = 1000000");
+    crate::common::fixture_config(influx_url, port, &influxdb, extra)
 }
 
-/// `plantgw run --config path`, its log captured for [`stop`].
-fn spawn_run(path: &std::path::Path) -> std::process::Child {
-    plantgw()
-        .args(["run", "--config"])
-        .arg(path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// SIGTERM, then the exit status (it must come within `within`) and the log.
-fn stop(child: &mut std::process::Child, within: Duration) -> (std::process::ExitStatus, String) {
-    signal(child, "-TERM");
-    let sent = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            sent.elapsed() < within,
-            "gateway did not stop within {within:?} of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (status, stderr)
-}
-
-fn signal(child: &std::process::Child, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {sig}");
+/// How many samples of `fixture_dev`'s `field` InfluxDB holds (0 before
+/// the first, or while it does not answer).
+async fn samples(query: &QueryClient, field: &str) -> i64 {
+    query
+        .query(&format!(r#"SELECT count("{field}") FROM "fixture_dev""#))
+        .await
+        .ok()
+        .and_then(|s| s.into_iter().next())
+        .and_then(|s| s.values[0][1].as_i64())
+        .unwrap_or(0)
 }
 
 /// SIGHUP re-reads the config: a valid one takes effect (a new tag
@@ -228,20 +153,9 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, fixture_config(&influx.url, plc.port, 100, "")).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = QueryClient::new(&settings.influx).unwrap();
-    query.query("CREATE DATABASE plant").await.unwrap();
-    let mut child = spawn_run(&path);
-    let count = |field: &'static str| {
-        let q = &query;
-        async move {
-            q.query(&format!(r#"SELECT count("{field}") FROM "fixture_dev""#))
-                .await
-                .ok()
-                .and_then(|s| s.into_iter().next())
-                .and_then(|s| s.values[0][1].as_i64())
-                .unwrap_or(0)
-        }
-    };
+    let query = crate::common::influx::plant_database(&settings.influx).await;
+    let mut child = Running::start(&path, &[]);
+    let count = |field| samples(&query, field);
     crate::common::eventually(Duration::from_secs(20), "first samples", || async {
         (count("u16").await > 0).then_some(())
     })
@@ -249,7 +163,7 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
 
     let more = "[[plc.tag]]\nname = \"i16\"\nequipment = \"fixture_dev\"\ntable = \"holding\"\naddress = 1\ntype = \"i16\"\n";
     std::fs::write(&path, fixture_config(&influx.url, plc.port, 100, more)).unwrap();
-    signal(&child, "-HUP");
+    child.signal("-HUP");
     crate::common::eventually(Duration::from_secs(20), "the reloaded tag", || async {
         (count("i16").await > 0).then_some(())
     })
@@ -260,7 +174,7 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
         fixture_config(&influx.url, plc.port, 100, "[[plc.tag]]\nname = \"oops\"\n"),
     )
     .unwrap();
-    signal(&child, "-HUP");
+    child.signal("-HUP");
     let before = count("i16").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
@@ -268,11 +182,11 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
         "the running config must keep polling after a refused reload"
     );
     assert!(
-        child.try_wait().unwrap().is_none(),
+        child.0.try_wait().unwrap().is_none(),
         "gateway exited after a refused reload"
     );
 
-    let (status, stderr) = stop(&mut child, Duration::from_secs(20));
+    let (status, stderr) = child.stop(Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("reloading configuration"), "{stderr}");
     assert!(stderr.contains("reload refused"), "{stderr}");
@@ -290,18 +204,9 @@ async fn sighup_that_cannot_start_keeps_the_running_pipeline() {
     let base = fixture_config(&influx.url, plc.port, 100, "");
     std::fs::write(&path, &base).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = QueryClient::new(&settings.influx).unwrap();
-    query.query("CREATE DATABASE plant").await.unwrap();
-    let mut child = spawn_run(&path);
-    let count = || async {
-        query
-            .query(r#"SELECT count("u16") FROM "fixture_dev""#)
-            .await
-            .ok()
-            .and_then(|s| s.into_iter().next())
-            .and_then(|s| s.values[0][1].as_i64())
-            .unwrap_or(0)
-    };
+    let query = crate::common::influx::plant_database(&settings.influx).await;
+    let mut child = Running::start(&path, &[]);
+    let count = || samples(&query, "u16");
     crate::common::eventually(Duration::from_secs(20), "first samples", || async {
         (count().await > 0).then_some(())
     })
@@ -322,12 +227,12 @@ async fn sighup_that_cannot_start_keeps_the_running_pipeline() {
     );
     for (what, text) in [("http port in use", port_in_use), ("spool dir", bad_spool)] {
         std::fs::write(&path, text).unwrap();
-        signal(&child, "-HUP");
+        child.signal("-HUP");
         tokio::time::sleep(Duration::from_secs(1)).await;
         let before = count().await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(
-            child.try_wait().unwrap().is_none(),
+            child.0.try_wait().unwrap().is_none(),
             "gateway exited after a reload that could not start ({what})"
         );
         let after = count().await;
@@ -337,7 +242,7 @@ async fn sighup_that_cannot_start_keeps_the_running_pipeline() {
         );
     }
 
-    let (status, stderr) = stop(&mut child, Duration::from_secs(20));
+    let (status, stderr) = child.stop(Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_eq!(
         stderr.matches("reload failed").count(),

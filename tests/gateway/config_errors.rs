@@ -3,58 +3,22 @@
 //! password or an unknown key, on every path that reports them: `check`,
 //! `run` and a refused SIGHUP reload. And a secret given in the environment
 //! reaches InfluxDB exactly as typed.
-use std::io::Read;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
+
+use super::{plantgw, Running};
 
 use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
 
 const SECRET: &str = "s3cr3t-XYZ";
 
-fn plantgw() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_plantgw"));
-    // Overrides from the caller's environment must not change what is tested.
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("PLANTGW_")) {
-        c.env_remove(k);
-    }
-    c
-}
-
-/// A valid v1 config; `{influx}` is the section's extra lines, `{top}` goes
-/// before `[site]`.
+/// A valid v1 config with a username (InfluxDB need not answer);
+/// `{influx}` is the section's extra lines, `{top}` goes before `[site]`.
 fn config(top: &str, influx: &str, plc_port: u16) -> String {
-    format!(
-        r#"{top}
-[site]
-name = "testsite"
-
-[influxdb]
-url = "http://127.0.0.1:9"
-api = "v1"
-database = "plant"
-username = "admin"
-{influx}
-[spool]
-dir = "spool"
-
-[http]
-listen = ""
-
-[[plc]]
-name = "fixture"
-area = "lab"
-address = "127.0.0.1:{plc_port}"
-scan_ms = 200
-
-[[plc.tag]]
-name = "u16"
-equipment = "fixture_dev"
-table = "holding"
-address = 0
-type = "u16"
-"#
-    )
+    let influxdb = format!("username = \"admin\"\n{influx}");
+    let text = crate::common::fixture_config("http://127.0.0.1:9", plc_port, &influxdb, "");
+    format!("{top}{text}")
 }
 
 /// Line (1-based) of the first line of `text` containing `needle`.
@@ -204,59 +168,6 @@ fn check_and_run_name_file_line_and_key_but_never_a_secret() {
     }
 }
 
-/// `plantgw run`, its log collected when it is stopped.
-struct Running(std::process::Child);
-
-impl Running {
-    fn start(path: &std::path::Path, env: &[(&str, &str)]) -> Running {
-        let mut c = plantgw();
-        c.args(["run", "--config"])
-            .arg(path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        Running(c.spawn().unwrap())
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "kill {sig}");
-    }
-
-    /// SIGTERM, wait (at most 30 s), and the log.
-    fn stop(mut self) -> String {
-        self.signal("-TERM");
-        let sent = Instant::now();
-        while self.0.try_wait().unwrap().is_none() {
-            assert!(
-                sent.elapsed() < Duration::from_secs(30),
-                "gateway did not stop within 30 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let mut log = String::new();
-        self.0
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut log)
-            .unwrap();
-        log
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A refused reload is logged (to the journal, under systemd): the same
 /// rules hold there.
 #[test]
@@ -275,7 +186,7 @@ fn a_refused_reload_logs_file_line_and_key_but_never_a_secret() {
         std::thread::sleep(Duration::from_millis(700));
     }
     std::thread::sleep(Duration::from_secs(1));
-    let log = gw.stop();
+    let (_, log) = gw.stop(Duration::from_secs(30));
     let refused = log.matches("reload refused").count();
     assert_eq!(
         refused,
@@ -317,8 +228,8 @@ async fn env_password_with_a_leading_zero_reaches_influxdb_as_typed() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plant.toml");
-    let text = config("", "", plc.port).replace("http://127.0.0.1:9", &influx.url);
-    let text = text.replace("[spool]", "flush_interval_ms = 200\n[spool]");
+    let influxdb = "username = \"admin\"\nflush_interval_ms = 200";
+    let text = crate::common::fixture_config(&influx.url, plc.port, influxdb, "");
     std::fs::write(&path, text).unwrap();
     let gw = Running::start(&path, &[("PLANTGW_INFLUXDB__PASSWORD", "0123")]);
 
@@ -334,7 +245,7 @@ async fn env_password_with_a_leading_zero_reaches_influxdb_as_typed() {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let log = gw.stop();
+    let (_, log) = gw.stop(Duration::from_secs(30));
     assert!(
         last.contains("\"count\""),
         "nothing reached InfluxDB with password \"0123\" in 30 s (last answer {last}); gateway log:\n{log}"

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use plantgw::app::{self, RunOptions};
-use plantgw::sink::influxdb::query::QueryClient;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -264,10 +263,7 @@ async fn every_type_and_byte_order_lands_in_influxdb_exactly() {
     )
     .unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = QueryClient::new(&settings.influx)
-        .unwrap()
-        .with_database("plant");
-    query.query("CREATE DATABASE plant").await.unwrap();
+    let query = crate::common::influx::plant_database(&settings.influx).await;
 
     let started_ms = jiff::Timestamp::now().as_millisecond();
     let cancel = CancellationToken::new();
@@ -395,10 +391,7 @@ async fn a_failing_range_is_isolated_with_its_own_quality_code() {
     text.push_str("\n[[plc.tag]]\nname = \"missing\"\nequipment = \"fixture_dev\"\ntable = \"holding\"\naddress = 500\ntype = \"u16\"\n");
     std::fs::write(&path, text).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = QueryClient::new(&settings.influx)
-        .unwrap()
-        .with_database("plant");
-    query.query("CREATE DATABASE plant").await.unwrap();
+    let query = crate::common::influx::plant_database(&settings.influx).await;
     let cancel = CancellationToken::new();
     let gw = app::start(
         settings,

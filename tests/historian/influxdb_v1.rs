@@ -12,6 +12,13 @@ use crate::common::influx::{v1_settings, InfluxD};
 
 const T0: i64 = 1_700_000_000_000;
 
+/// A query client and a writer on `influx`'s `plant` database, created.
+async fn plant_clients(influx: &InfluxD) -> (QueryClient, InfluxClient) {
+    let s = v1_settings(&influx.url, "plant", None);
+    let q = crate::common::influx::plant_database(&s).await;
+    (q, InfluxClient::new(&s).unwrap())
+}
+
 fn one(series: Vec<Series>, what: &str) -> Series {
     assert_eq!(series.len(), 1, "{what}: {series:?}");
     series.into_iter().next().unwrap()
@@ -20,10 +27,7 @@ fn one(series: Vec<Series>, what: &str) -> Series {
 #[tokio::test]
 async fn scans_and_points_round_trip_with_exact_values_and_types() {
     let influx = InfluxD::start();
-    let s = v1_settings(&influx.url, "plant", None);
-    let q = QueryClient::new(&s).unwrap();
-    q.query("CREATE DATABASE plant").await.unwrap();
-    let client = InfluxClient::new(&s).unwrap();
+    let (q, client) = plant_clients(&influx).await;
 
     let p = grinding();
     let mut enc = ScanEncoder::new("caylloma", std::slice::from_ref(&p));
@@ -187,10 +191,7 @@ async fn scans_and_points_round_trip_with_exact_values_and_types() {
 #[tokio::test]
 async fn a_type_conflict_drops_only_the_conflicting_line() {
     let influx = InfluxD::start();
-    let s = v1_settings(&influx.url, "plant", None);
-    let q = QueryClient::new(&s).unwrap();
-    q.query("CREATE DATABASE plant").await.unwrap();
-    let client = InfluxClient::new(&s).unwrap();
+    let (q, client) = plant_clients(&influx).await;
     let cancel = CancellationToken::new();
 
     let first = format!("ball_mill,plc=g power_kw=400.5 {T0}\n");
@@ -240,10 +241,7 @@ async fn a_type_conflict_drops_only_the_conflicting_line() {
 #[tokio::test]
 async fn a_field_whose_type_changed_is_left_out_and_the_equipment_still_written() {
     let influx = InfluxD::start();
-    let s = v1_settings(&influx.url, "plant", None);
-    let q = QueryClient::new(&s).unwrap();
-    q.query("CREATE DATABASE plant").await.unwrap();
-    let client = InfluxClient::new(&s).unwrap();
+    let (q, client) = plant_clients(&influx).await;
     let cancel = CancellationToken::new();
     let p = grinding();
 
@@ -349,13 +347,7 @@ async fn missing_database_keeps_data_and_query_errors_carry_the_server_message()
 #[tokio::test]
 async fn check_names_a_field_whose_stored_type_differs() {
     let influx = InfluxD::start();
-    let s = v1_settings(&influx.url, "plant", None);
-    QueryClient::new(&s)
-        .unwrap()
-        .query("CREATE DATABASE plant")
-        .await
-        .unwrap();
-    let client = InfluxClient::new(&s).unwrap();
+    let (_, client) = plant_clients(&influx).await;
     // Written as floats before: `u16` is an unscaled integer tag now.
     let d = deliver_with(
         &client,
@@ -385,17 +377,7 @@ async fn check_names_a_field_whose_stored_type_differs() {
         .render();
         let path = dir.path().join("gw.toml");
         std::fs::write(&path, toml).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_plantgw"))
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        crate::common::plantgw_check(false, &path)
     };
 
     // Blocking is fine here: nothing else runs on this test's runtime.

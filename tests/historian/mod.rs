@@ -5,10 +5,9 @@ mod mock_write;
 mod tls;
 mod victoria_v2;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use plantgw::config::{ByteOrder, DataType, Plc, Table, Tag, TagId};
+use plantgw::config::{DataType, Plc, Table, Tag, TagId};
 use plantgw::sample::{Quality, Reading, Scan, ScanStatus, Value};
 use plantgw::sink::influxdb::RetryPolicy;
 
@@ -25,27 +24,13 @@ pub fn fast_policy() -> RetryPolicy {
 }
 
 pub fn tag(plc: &str, equipment: &str, name: &str, data_type: DataType) -> Tag {
-    Tag {
-        id: Arc::new(TagId {
-            plc: plc.into(),
-            area: plc.into(),
-            equipment: equipment.into(),
-            name: name.into(),
-        }),
-        table: Table::Holding,
-        address: 0,
-        data_type,
-        order: ByteOrder::ABCD,
-        bit: None,
-        count: 2,
-        scale: 1.0,
-        offset: 0.0,
-        unit: None,
-        deadband: None,
-        max_interval: None,
-        min: None,
-        max: None,
-    }
+    let id = TagId {
+        plc: plc.into(),
+        area: plc.into(),
+        equipment: equipment.into(),
+        name: name.into(),
+    };
+    Tag::new(id, Table::Holding, 0, data_type, 2)
 }
 
 pub fn plc(name: &str, tags: Vec<Tag>) -> Plc {

@@ -12,7 +12,7 @@
 //! series the same run stored, which splits a gap by time as the live engine
 //! must.
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -22,37 +22,12 @@ use plantsim::clock::PlantClock;
 use plantsim::map::PlantMap;
 use plantsim::simulator::{RunningSim, SimOptions, Simulator};
 
+use super::Gw;
 use crate::common::influx::InfluxD;
 
 const SPEED: f64 = 720.0;
 /// The production day under test: 07:00 Lima 2026-03-02 → 07:00 2026-03-03.
 const DAY: &str = "2026-03-02";
-
-/// A gateway process, killed on drop if still running (a failed assertion
-/// must not leave it behind).
-struct Gw(Child);
-
-impl std::ops::Deref for Gw {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Gw {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Gw {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 /// One test's servers and configuration.
 struct Rig {
@@ -81,20 +56,17 @@ impl Rig {
         })
         .await
         .unwrap();
-        // Batches are cut every second, so an unspooled row waits that long.
-        let mut cfg =
-            crate::common::sim_gateway_config(&sim.gateway_config_toml(), &influx.url, 1000, "");
-        for plc in cfg["plc"].as_array_mut().unwrap() {
-            // 250 ms wall = 3 min of plant time between scans.
-            plc.as_table_mut()
-                .unwrap()
-                .insert("scan_ms".into(), 250.into());
-        }
+        // Batches are cut every second, so an unspooled row waits that long;
+        // 250 ms wall = 3 min of plant time between scans.
+        let cfg = crate::common::sim_gateway_config_scanning(
+            &sim.gateway_config_toml(),
+            &influx.url,
+            1000,
+            250,
+        );
         let config = dir.path().join("caylloma.toml");
-        std::fs::write(&config, toml::to_string(&cfg).unwrap()).unwrap();
-        let settings = plantgw::config::load(&config).unwrap();
-        let query = QueryClient::new(&settings.influx).unwrap();
-        query.query("CREATE DATABASE plant").await.unwrap();
+        let settings = crate::common::write_gateway_config(&config, &cfg);
+        let query = crate::common::influx::plant_database(&settings.influx).await;
         Rig {
             influx,
             sim,
@@ -112,13 +84,8 @@ impl Rig {
             .append(true)
             .open(self.log())
             .unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_plantgw"));
-        cmd.args(["run", "--config"])
-            .arg(&self.config)
-            .args(["--speed", &SPEED.to_string()])
-            .args(["--start", &self.clock.start().to_string()])
-            .args(["--anchor", &self.clock.anchor().to_string()])
-            .env("RUST_LOG", "plantgw::kpi=info,warn")
+        let mut cmd = super::run_on_plant_clock(&self.config, &self.clock, SPEED);
+        cmd.env("RUST_LOG", "plantgw::kpi=info,warn")
             .env_remove("KPI_TEST_CRASH_AT")
             .stdout(Stdio::null())
             .stderr(log.try_clone().unwrap());

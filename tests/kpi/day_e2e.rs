@@ -4,15 +4,15 @@
 //! the simulator's ground truth, and `plantgw kpi --day` must reproduce it
 //! from the raw series in InfluxDB.
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use plantgw::sink::influxdb::query::QueryClient;
 use plantsim::clock::PlantClock;
 use plantsim::map::PlantMap;
 use plantsim::simulator::{SimOptions, Simulator};
 
+use super::Gw;
 use crate::common::influx::InfluxD;
 
 const SPEED: f64 = 720.0;
@@ -21,18 +21,14 @@ const DAY: &str = "2026-03-02";
 /// Plant time at the anchor: shortly before the day starts.
 const PLANT_START: &str = "2026-03-02T06:40:00-05:00";
 
-fn gateway(config: &Path, clock: &PlantClock) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_plantgw"))
-        .args(["run", "--config"])
-        .arg(config)
-        .args(["--speed", &SPEED.to_string()])
-        .args(["--start", &clock.start().to_string()])
-        .args(["--anchor", &clock.anchor().to_string()])
+fn gateway(config: &Path, clock: &PlantClock) -> Gw {
+    let child = super::run_on_plant_clock(config, clock, SPEED)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start plantgw run")
+        .expect("start plantgw run");
+    Gw(child)
 }
 
 /// Sleeps until the plant clock reaches `t`.
@@ -64,20 +60,17 @@ async fn a_day_through_a_crash_matches_ground_truth_and_recomputes() {
     .await
     .unwrap();
 
-    // The shipped configuration, pointed at this test's servers.
-    let mut cfg =
-        crate::common::sim_gateway_config(&sim.gateway_config_toml(), &influx.url, 250, "");
-    for plc in cfg["plc"].as_array_mut().unwrap() {
-        // 250 ms wall = 3 min of plant time between scans.
-        plc.as_table_mut()
-            .unwrap()
-            .insert("scan_ms".into(), 250.into());
-    }
+    // The shipped configuration, pointed at this test's servers; 250 ms
+    // wall = 3 min of plant time between scans.
+    let cfg = crate::common::sim_gateway_config_scanning(
+        &sim.gateway_config_toml(),
+        &influx.url,
+        250,
+        250,
+    );
     let config = dir.path().join("caylloma.toml");
-    std::fs::write(&config, toml::to_string(&cfg).unwrap()).unwrap();
-    let settings = plantgw::config::load(&config).unwrap();
-    let query = QueryClient::new(&settings.influx).unwrap();
-    query.query("CREATE DATABASE plant").await.unwrap();
+    let settings = crate::common::write_gateway_config(&config, &cfg);
+    let query = crate::common::influx::plant_database(&settings.influx).await;
 
     let mut gw = gateway(&config, &clock);
     // Crash mid-day (15:10 local), stay down ~30 plant-minutes, restart.

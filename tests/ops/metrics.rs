@@ -127,9 +127,7 @@ async fn metrics_and_healthz_report_the_gateway_and_a_lost_plc() {
         200,
         "127.0.0.1:0",
     );
-    let path = dir.path().join("gw.toml");
-    std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
-    let settings = plantgw::config::load(&path).unwrap();
+    let settings = crate::common::write_gateway_config(&dir.path().join("gw.toml"), &cfg);
     let plcs: Vec<String> = settings.plcs.iter().map(|p| p.name.to_string()).collect();
     let cancel = CancellationToken::new();
     let gw = app::start(settings, clock, cancel.clone(), RunOptions::default())

@@ -28,34 +28,10 @@ fn expected_commit() -> String {
 /// ports), so it logs a start line and warnings straight away.
 fn lonely_config(dir: &Path, http_listen: &str) -> std::path::PathBuf {
     let path = dir.join("gw.toml");
-    let text = format!(
-        r#"
-[site]
-name = "testsite"
-[influxdb]
-url = "http://127.0.0.1:{influx}"
-api = "v1"
-database = "plant"
-flush_interval_ms = 200
-[spool]
-dir = "spool"
-[http]
-listen = "{http_listen}"
-[[plc]]
-name = "press"
-area = "lab"
-address = "127.0.0.1:{plc}"
-scan_ms = 200
-[[plc.tag]]
-name = "u16"
-equipment = "press_dev"
-table = "holding"
-address = 0
-type = "u16"
-"#,
-        influx = free_port(),
-        plc = free_port(),
-    );
+    let influx_url = format!("http://127.0.0.1:{}", free_port());
+    let text =
+        crate::common::fixture_config(&influx_url, free_port(), "flush_interval_ms = 200", "")
+            .replacen("listen = \"\"", &format!("listen = \"{http_listen}\""), 1);
     std::fs::write(&path, text).unwrap();
     path
 }

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::peer::{self, Mode, ScriptedPlc};
 use super::{
-    assert_ascending, holes, now_ms, pymodbus_tags, query_client, spacing, start_gateway,
-    status_ts, stop_gateway, tags, GatewayToml, PlcToml,
+    assert_ascending, equipment_rows, holes, now_ms, pymodbus_plc, quality_codes, query_client,
+    spacing, start_gateway, status_ts, stop_gateway, tags, GatewayToml, PlcToml,
 };
 use crate::common::eventually;
 use crate::common::influx::InfluxD;
@@ -33,49 +33,30 @@ fn cases() -> Vec<(&'static str, Mode, &'static str)> {
     ]
 }
 
-/// Every quality code written per tag of `plc`, oldest first.
-async fn quality_codes(q: &QueryClient, plc: &str) -> BTreeMap<String, Vec<(i64, String)>> {
-    let series = q
-        .query(&format!(
-            "SELECT \"code\" FROM \"tag_quality\" WHERE \"plc\"='{plc}' GROUP BY \"tag\" ORDER BY time ASC"
-        ))
-        .await
-        .expect("query tag_quality");
-    series
-        .into_iter()
-        .map(|s| {
-            let tag = s.tags.get("tag").cloned().unwrap_or_default();
-            let rows = s
-                .values
-                .iter()
-                .filter_map(|r| Some((r[0].as_i64()?, r[1].as_str()?.to_string())))
-                .collect();
-            (tag, rows)
-        })
-        .collect()
+/// Rows of an equipment measurement: (time, register and coil field → value).
+async fn values(q: &QueryClient, equipment: &str) -> Vec<(i64, BTreeMap<String, Value>)> {
+    let mut rows = equipment_rows(q, equipment).await;
+    for (_, fields) in &mut rows {
+        fields.retain(|c, _| c.starts_with("reg") || c.starts_with("coil"));
+    }
+    rows
 }
 
-/// Rows of an equipment measurement: (time, field → value).
-async fn values(q: &QueryClient, equipment: &str) -> Vec<(i64, BTreeMap<String, Value>)> {
-    let series = q
-        .query(&format!("SELECT * FROM \"{equipment}\" ORDER BY time ASC"))
+/// Asserts every row `sql` returns (time, then two `plc_status` fields)
+/// holds `want`.
+async fn assert_status_rows(q: &QueryClient, sql: &str, want: (Value, Value), what: &str) {
+    let status = q
+        .query(sql)
         .await
-        .expect("query values");
-    let mut out = Vec::new();
-    for s in series {
-        for row in &s.values {
-            let fields = s
-                .columns
-                .iter()
-                .zip(row)
-                .skip(1)
-                .filter(|(c, v)| (c.starts_with("reg") || c.starts_with("coil")) && !v.is_null())
-                .map(|(c, v)| (c.clone(), v.clone()))
-                .collect();
-            out.push((row[0].as_i64().unwrap_or_default(), fields));
-        }
+        .unwrap_or_else(|e| panic!("query {what} status: {e}"));
+    for row in &status[0].values {
+        assert_eq!(
+            (&row[1], &row[2]),
+            (&want.0, &want.1),
+            "{what} status at {}",
+            row[0]
+        );
     }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,13 +69,7 @@ async fn misbehaving_peers_are_marked_isolated_and_recovered() {
         peers.push(ScriptedPlc::start(mode).await);
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut plcs = vec![PlcToml {
-        name: "healthy".into(),
-        address: format!("127.0.0.1:{}", healthy.port),
-        scan_ms: SCAN_MS as u64,
-        timeout_ms: 1000,
-        tags: pymodbus_tags("healthy_dev"),
-    }];
+    let mut plcs = vec![pymodbus_plc("healthy", healthy.port, SCAN_MS as u64)];
     for ((name, _, _), peer) in cases().into_iter().zip(&peers) {
         // Four registers and three coils: two requests per scan.
         let equipment = format!("{name}_dev");
@@ -107,15 +82,8 @@ async fn misbehaving_peers_are_marked_isolated_and_recovered() {
                 + &tags(&equipment, "coil", "bool", "coil", 0, 3),
         });
     }
-    let settings = GatewayToml {
-        influx_url: &influx.url,
-        spool_dir: &dir.path().join("spool"),
-        spool_max_bytes: None,
-        flush_interval_ms: 200,
-        http_listen: String::new(),
-        plcs,
-    }
-    .write_and_load(&dir.path().join("gw.toml"));
+    let settings = GatewayToml::new(&influx.url, &dir.path().join("spool"), plcs)
+        .write_and_load(&dir.path().join("gw.toml"));
     let (gw, cancel) = start_gateway(settings).await;
 
     // Misbehave until every bad PLC's register tags carry their code.
@@ -219,18 +187,13 @@ async fn misbehaving_peers_are_marked_isolated_and_recovered() {
     assert!(gaps.is_empty(), "healthy PLC has holes: {gaps:?}");
     let expected = ((ts[ts.len() - 1] - ts[0]) as f64 / SCAN_MS as f64).round() as usize + 1;
     assert_eq!(ts.len(), expected, "healthy PLC scans");
-    let status = q
-        .query("SELECT \"connected\", \"errors\" FROM \"plc_status\" WHERE \"plc\"='healthy'")
-        .await
-        .expect("query healthy status");
-    for row in &status[0].values {
-        assert_eq!(
-            (&row[1], &row[2]),
-            (&Value::from(true), &Value::from(0)),
-            "healthy PLC status at {}",
-            row[0]
-        );
-    }
+    assert_status_rows(
+        &q,
+        "SELECT \"connected\", \"errors\" FROM \"plc_status\" WHERE \"plc\"='healthy'",
+        (Value::from(true), Value::from(0)),
+        "healthy PLC",
+    )
+    .await;
     let quality = quality_codes(&q, "healthy").await;
     assert!(
         quality.values().flatten().all(|(_, c)| c == "good"),
@@ -255,13 +218,10 @@ async fn a_hole_among_adjacent_tags_is_split_down_to_single_tags() {
     let influx = InfluxD::start();
     let q = query_client(&influx.url).await;
     let dir = tempfile::tempdir().unwrap();
-    let settings = GatewayToml {
-        influx_url: &influx.url,
-        spool_dir: &dir.path().join("spool"),
-        spool_max_bytes: None,
-        flush_interval_ms: 200,
-        http_listen: String::new(),
-        plcs: vec![PlcToml {
+    let settings = GatewayToml::new(
+        &influx.url,
+        &dir.path().join("spool"),
+        vec![PlcToml {
             name: "holey".into(),
             address: peer.address(),
             scan_ms: SCAN_MS as u64,
@@ -269,7 +229,7 @@ async fn a_hole_among_adjacent_tags_is_split_down_to_single_tags() {
             // Registers 10..13, one request; 12 is the hole.
             tags: tags("holey_dev", "holding", "u16", "reg", 10, 4),
         }],
-    }
+    )
     .write_and_load(&dir.path().join("gw.toml"));
     let (gw, cancel) = start_gateway(settings).await;
     super::wait_for_scans(&q, &["holey"], 15, Duration::from_secs(30)).await;
@@ -312,18 +272,13 @@ async fn a_hole_among_adjacent_tags_is_split_down_to_single_tags() {
         );
     }
     // Settled: the last scans send one request per tag, one of them refused.
-    let status = q
-        .query("SELECT \"requests\", \"errors\" FROM \"plc_status\" WHERE \"plc\"='holey' ORDER BY time DESC LIMIT 5")
-        .await
-        .expect("query holey status");
-    for row in &status[0].values {
-        assert_eq!(
-            (&row[1], &row[2]),
-            (&Value::from(4), &Value::from(1)),
-            "holey status at {}",
-            row[0]
-        );
-    }
+    assert_status_rows(
+        &q,
+        "SELECT \"requests\", \"errors\" FROM \"plc_status\" WHERE \"plc\"='holey' ORDER BY time DESC LIMIT 5",
+        (Value::from(4), Value::from(1)),
+        "holey",
+    )
+    .await;
     eprintln!(
         "hole at register 12: neighbours good on {} scans, 12 exception_2 only",
         good.len()

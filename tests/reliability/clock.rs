@@ -1,16 +1,16 @@
 //! Plant-clock jumps: scan timestamps stay strictly increasing per PLC
 //! when the plant clock goes backwards (the poller uses
 //! max(clock, last + 1 ms)), and follow the clock again once it is ahead.
-//! A one-off jump on one poller is unit-tested in src/modbus/poller.rs;
+//! A one-off jump on one poller is unit-tested in src/source/modbus/poller.rs;
 //! here a poller runs against a real peer with a clock that runs backwards
 //! the whole time, every scan a jump back.
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use plantgw::config::{ByteOrder, DataType, Plc, Table, Tag, TagId};
-use plantgw::modbus::poller::Poller;
+use plantgw::config::{DataType, Plc, Table, Tag, TagId};
 use plantgw::sample::Value;
+use plantgw::source::modbus::poller::Poller;
 use plantsim::clock::PlantClock;
 
 use super::peer::{self, Mode, ScriptedPlc};
@@ -24,27 +24,18 @@ fn plc(address: String) -> Plc {
         scan: Duration::from_millis(100),
         timeout: Duration::from_secs(1),
         max_gap: 16,
-        tags: vec![Tag {
-            id: Arc::new(TagId {
+        tags: vec![Tag::new(
+            TagId {
                 plc: "clocked".into(),
                 area: "test".into(),
                 equipment: "clocked_dev".into(),
                 name: "r0".into(),
-            }),
-            table: Table::Holding,
-            address: 0,
-            data_type: DataType::U16,
-            order: ByteOrder::ABCD,
-            bit: None,
-            count: 1,
-            scale: 1.0,
-            offset: 0.0,
-            unit: None,
-            deadband: None,
-            max_interval: None,
-            min: None,
-            max: None,
-        }],
+            },
+            Table::Holding,
+            0,
+            DataType::U16,
+            0,
+        )],
     }
 }
 

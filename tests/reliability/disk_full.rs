@@ -10,10 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::{
-    blocking, now_ms, pymodbus_tags, query_client, start_gateway, status_ts, stop_gateway,
-    GatewayToml, PlcToml,
+    blocking, join_within, metric, now_ms, pymodbus_plc, query_client, start_gateway, status_ts,
+    stop_gateway, GatewayToml, SPOOL_DROPS,
 };
-use crate::common::influx::{http_client, InfluxD};
+use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
 use crate::common::{eventually, free_port};
 
@@ -71,20 +71,6 @@ fn fill(path: &Path) -> (u64, std::io::Error) {
     }
 }
 
-async fn metric(url: &str, name: &str) -> Option<f64> {
-    let text = http_client()
-        .get(url)
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find(|l| l.split([' ', '{']).next() == Some(name))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 /// Seconds since the gateway last routed a scan of `PLC` (None: never).
 fn scan_age(gw: &plantgw::app::Running) -> Option<f64> {
     gw.health
@@ -96,6 +82,7 @@ fn scan_age(gw: &plantgw::app::Running) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_disk_drops_oldest_keeps_polling_and_recovers() {
+    let _drops = SPOOL_DROPS.lock().await;
     let fs = Tmpfs::mount("6m");
     let plc = PymodbusPlc::start();
     let mut influx = InfluxD::start();
@@ -104,24 +91,21 @@ async fn full_disk_drops_oldest_keeps_polling_and_recovers() {
 
     let conf = tempfile::tempdir().unwrap();
     let settings = GatewayToml {
-        influx_url: &influx.url,
-        spool_dir: &fs.path.join("spool"),
-        spool_max_bytes: None,
-        flush_interval_ms: 200,
         http_listen: format!("127.0.0.1:{}", free_port()),
-        plcs: vec![PlcToml {
-            name: PLC.into(),
-            address: format!("127.0.0.1:{}", plc.port),
-            scan_ms: SCAN_MS as u64,
-            timeout_ms: 1000,
-            tags: pymodbus_tags("disk_full_dev"),
-        }],
+        ..GatewayToml::new(
+            &influx.url,
+            &fs.path.join("spool"),
+            vec![pymodbus_plc(PLC, plc.port, SCAN_MS as u64)],
+        )
     }
     .write_and_load(&conf.path().join("gw.toml"));
     let (gw, cancel) = start_gateway(settings).await;
     let http = gw.http_addr.expect("http listener");
     let metrics_url = format!("http://{http}/metrics");
     let spool = gw.spool.clone();
+    let counted_before = metric(&metrics_url, "plantgw_spool_dropped_records_total")
+        .await
+        .unwrap_or(0.0);
 
     // InfluxDB is down: everything goes to the spool.
     eventually(
@@ -163,9 +147,11 @@ async fn full_disk_drops_oldest_keeps_polling_and_recovers() {
         }
     }
     let during = spool.stats().expect("spool stats");
+    // This test's own drops: counted from its baseline, under SPOOL_DROPS.
     let counted = metric(&metrics_url, "plantgw_spool_dropped_records_total")
         .await
-        .unwrap_or(0.0);
+        .unwrap_or(0.0)
+        - counted_before;
     assert!(
         during.dropped_records > 0,
         "nothing dropped although the disk filled: {during:?}"
@@ -311,9 +297,77 @@ async fn sender_survives_a_failing_spool_read() {
     )
     .await;
     drain.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task)
+    join_within(task, Duration::from_secs(10), "sender after drain").await;
+}
+
+/// A day-close row handed to the writer while the disk refuses every write
+/// waits in memory, so the writer must not confirm it as durable (the KPI
+/// task would then save "closed" and a crash would lose the row). Once
+/// space is back, an empty durable batch (the KPI task's barrier) is
+/// confirmed only after the held row reached the spool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_batch_is_confirmed_only_once_it_is_on_disk() {
+    use plantgw::pipeline::{writer_task, HistorianInput, SharedSpool};
+    use plantgw::sink::influxdb::{FieldValue, Point, ScanEncoder};
+    use plantgw::spool::Spool;
+    use tokio::sync::{mpsc, oneshot};
+
+    let fs = Tmpfs::mount("2m");
+    let spool_dir = fs.path.join("spool");
+    let shared = SharedSpool::new(Spool::open(&spool_dir, 1 << 20).expect("open spool"));
+    // An empty spool has nothing old to shed: the disk stays full.
+    let filler = fs.path.join("filler");
+    let (_, e) = fill(&filler);
+    assert_eq!(e.raw_os_error(), Some(28), "filler stopped on ENOSPC: {e}");
+
+    let (tx, rx) = mpsc::channel(8);
+    let writer = tokio::spawn(writer_task(
+        rx,
+        ScanEncoder::new("site", &[]),
+        shared.clone(),
+        5000,
+        Duration::from_secs(60),
+    ));
+    let durable = |points: Vec<Point>| {
+        let (spooled, done) = oneshot::channel();
+        (HistorianInput::Durable { points, spooled }, done)
+    };
+    let close = Point {
+        measurement: "kpi_daily".into(),
+        tags: vec![("day".into(), "2026-03-02".into())],
+        fields: vec![("ore_dry_t".into(), FieldValue::Float(672.5))],
+        ts_ms: 1_772_452_800_000,
+    };
+    let (input, done) = durable(vec![close]);
+    tx.send(input).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), done)
         .await
-        .expect("sender stops after drain")
-        .expect("sender task joins")
-        .expect("sender ends without error");
+        .expect("the writer answers a durable batch");
+    assert!(
+        answer.is_err(),
+        "the closing row was confirmed as durable while the disk refused it"
+    );
+    assert!(shared.held() > 0, "the row waits in memory");
+
+    std::fs::remove_file(&filler).unwrap();
+    let (barrier, done) = durable(Vec::new());
+    tx.send(barrier).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), done)
+        .await
+        .expect("the writer answers the barrier")
+        .expect("the barrier is confirmed once the disk takes the held row");
+    assert_eq!(shared.held(), 0);
+    let record = shared.peek().await.unwrap().expect("the row is spooled");
+    assert!(
+        String::from_utf8_lossy(&record.payload).contains("kpi_daily,day=2026-03-02"),
+        "{:?}",
+        String::from_utf8_lossy(&record.payload)
+    );
+    drop(tx);
+    join_within(
+        writer,
+        Duration::from_secs(10),
+        "writer after its input closed",
+    )
+    .await;
 }

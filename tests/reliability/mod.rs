@@ -2,7 +2,8 @@
 //! a spool smaller than the outage, misbehaving Modbus peers, read-only
 //! towards PLCs, plant-clock jumps, backing off from a dead PLC, one
 //! silent register range isolated from the rest of its PLC, a spool
-//! filesystem that fills up, reloads and panicking pollers.
+//! filesystem that fills up, reloads, panicking pollers, and a poller
+//! running over a transport of the test's own.
 //!
 //! Every test starts its own servers on free loopback ports. The checks are
 //! structural (every scan present, no hole longer than 1.5 scan periods,
@@ -21,7 +22,9 @@ mod silent_range;
 mod spool_full;
 mod supervise;
 pub mod tap;
+mod transport;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -29,9 +32,11 @@ use std::time::Duration;
 use plantgw::app::{self, RunOptions, Running};
 use plantgw::config::Settings;
 use plantgw::sink::influxdb::query::QueryClient;
+use serde_json::Value;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::influx::v1_settings;
+use crate::common::influx::{http_client, v1_settings};
 
 pub const DATABASE: &str = "plant";
 
@@ -56,7 +61,20 @@ pub struct GatewayToml<'a> {
     pub plcs: Vec<PlcToml>,
 }
 
-impl GatewayToml<'_> {
+impl<'a> GatewayToml<'a> {
+    /// What most tests want: an unbounded spool, 200 ms flushes, no HTTP
+    /// endpoint.
+    pub fn new(influx_url: &'a str, spool_dir: &'a Path, plcs: Vec<PlcToml>) -> Self {
+        GatewayToml {
+            influx_url,
+            spool_dir,
+            spool_max_bytes: None,
+            flush_interval_ms: 200,
+            http_listen: String::new(),
+            plcs,
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut s = format!(
             "[site]\nname = \"reliab\"\ntimezone = \"America/Lima\"\n\n\
@@ -110,18 +128,44 @@ pub fn tags(
     s
 }
 
-/// Starts the gateway in this process with a wall plant clock and a short
-/// drain grace.
+/// A PLC on the pymodbus fixture at `port` with [`pymodbus_tags`] on
+/// equipment `{name}_dev`.
+pub fn pymodbus_plc(name: &str, port: u16, scan_ms: u64) -> PlcToml {
+    PlcToml {
+        name: name.into(),
+        address: format!("127.0.0.1:{port}"),
+        scan_ms,
+        timeout_ms: 1000,
+        tags: pymodbus_tags(&format!("{name}_dev")),
+    }
+}
+
+/// The run options of these tests: a short drain grace, so a stop does not
+/// wait out the default one.
+pub fn run_options() -> RunOptions {
+    RunOptions {
+        drain_grace: Duration::from_secs(3),
+        ..RunOptions::default()
+    }
+}
+
+/// Starts the gateway in this process with a wall plant clock and
+/// [`run_options`].
 pub async fn start_gateway(settings: Settings) -> (Running, CancellationToken) {
+    start_gateway_with(settings, run_options()).await
+}
+
+/// [`start_gateway`] with options of the test's own.
+pub async fn start_gateway_with(
+    settings: Settings,
+    options: RunOptions,
+) -> (Running, CancellationToken) {
     let cancel = CancellationToken::new();
     let gw = app::start(
         settings,
         plantsim::clock::PlantClock::wall(),
         cancel.clone(),
-        RunOptions {
-            drain_grace: Duration::from_secs(3),
-            ..RunOptions::default()
-        },
+        options,
     )
     .await
     .expect("gateway starts");
@@ -135,6 +179,43 @@ pub async fn stop_gateway(gw: Running, cancel: CancellationToken) {
         .await
         .expect("gateway shut down within 30 s")
         .expect("gateway shut down without error");
+}
+
+/// Waits up to `within` for a spawned task returning a `Result`, and checks
+/// it joined and ended without error.
+pub async fn join_within<T, E: std::fmt::Debug>(
+    task: JoinHandle<Result<T, E>>,
+    within: Duration,
+    what: &str,
+) -> T {
+    match tokio::time::timeout(within, task).await {
+        Err(_) => panic!("{what} did not stop within {within:?}"),
+        Ok(Err(e)) => panic!("{what} task did not join: {e}"),
+        Ok(Ok(Err(e))) => panic!("{what} ended with an error: {e:?}"),
+        Ok(Ok(Ok(v))) => v,
+    }
+}
+
+/// The spool-drop counter (`plantgw_spool_dropped_records_total`) is
+/// process-wide: a test that makes its spool drop data holds this for its
+/// whole run and counts from a baseline, so another test's drops cannot
+/// stand in for its own.
+pub static SPOOL_DROPS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The value of the first sample of metric `name` scraped from `url` (None:
+/// not reachable or not there).
+pub async fn metric(url: &str, name: &str) -> Option<f64> {
+    let text = http_client()
+        .get(url)
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.split([' ', '{']).next() == Some(name))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 /// An InfluxQL client for `database` on `url`, with the database created.
@@ -159,8 +240,58 @@ pub async fn status_ts(q: &QueryClient, plc: &str) -> Vec<i64> {
     series
         .iter()
         .flat_map(|s| s.values.iter())
-        .filter_map(|row| row.first().and_then(serde_json::Value::as_i64))
+        .filter_map(|row| row.first().and_then(Value::as_i64))
         .collect()
+}
+
+/// Every quality code written per tag of `plc` as (epoch ms, code), oldest
+/// first.
+pub async fn quality_codes(q: &QueryClient, plc: &str) -> BTreeMap<String, Vec<(i64, String)>> {
+    let series = q
+        .query(&format!(
+            "SELECT \"code\" FROM \"tag_quality\" WHERE \"plc\"='{plc}' GROUP BY \"tag\" ORDER BY time ASC"
+        ))
+        .await
+        .expect("query tag_quality");
+    series
+        .into_iter()
+        .map(|s| {
+            let tag = s.tags.get("tag").cloned().unwrap_or_default();
+            let rows = s
+                .values
+                .iter()
+                .filter_map(|r| Some((r.first()?.as_i64()?, r.get(1)?.as_str()?.to_string())))
+                .collect();
+            (tag, rows)
+        })
+        .collect()
+}
+
+/// Rows of an equipment measurement: (epoch ms, column → value) with the
+/// non-null columns other than time.
+pub async fn equipment_rows(
+    q: &QueryClient,
+    equipment: &str,
+) -> Vec<(i64, BTreeMap<String, Value>)> {
+    let series = q
+        .query(&format!("SELECT * FROM \"{equipment}\" ORDER BY time ASC"))
+        .await
+        .expect("query values");
+    let mut out = Vec::new();
+    for s in series {
+        for row in &s.values {
+            let fields = s
+                .columns
+                .iter()
+                .zip(row)
+                .skip(1)
+                .filter(|(_, v)| !v.is_null())
+                .map(|(c, v)| (c.clone(), v.clone()))
+                .collect();
+            out.push((row[0].as_i64().unwrap_or_default(), fields));
+        }
+    }
+    out
 }
 
 /// Waits until every PLC in `plcs` has at least `n` `plc_status` rows.

@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    assert_ascending, blocking, holes, now_ms, pymodbus_tags, query_client, status_ts,
-    wait_for_scans, GatewayToml, PlcToml,
+    assert_ascending, blocking, holes, join_within, now_ms, pymodbus_plc, query_client, status_ts,
+    wait_for_scans, GatewayToml,
 };
 use crate::common::eventually;
 use crate::common::influx::InfluxD;
@@ -23,23 +23,13 @@ const SCAN_MS: i64 = 500;
 const PLCS: [&str; 2] = ["north", "south"];
 
 fn config(influx_url: &str, spool: &Path, plc_port: u16, extra: &str) -> String {
-    let toml = GatewayToml {
+    let toml = GatewayToml::new(
         influx_url,
-        spool_dir: spool,
-        spool_max_bytes: None,
-        flush_interval_ms: 200,
-        http_listen: String::new(),
-        plcs: PLCS
-            .iter()
-            .map(|name| PlcToml {
-                name: (*name).into(),
-                address: format!("127.0.0.1:{plc_port}"),
-                scan_ms: SCAN_MS as u64,
-                timeout_ms: 1000,
-                tags: pymodbus_tags(&format!("{name}_dev")),
-            })
+        spool,
+        PLCS.iter()
+            .map(|name| pymodbus_plc(name, plc_port, SCAN_MS as u64))
             .collect(),
-    };
+    );
     format!("{}\n{extra}\n", toml.render())
 }
 
@@ -122,11 +112,7 @@ async fn reload_with_an_unchanged_plc_list_misses_at_most_one_scan() {
     )
     .await;
     stop.cancel();
-    tokio::time::timeout(Duration::from_secs(30), task)
-        .await
-        .expect("gateway stopped within 30 s")
-        .expect("gateway task")
-        .expect("gateway ended without error");
+    join_within(task, Duration::from_secs(30), "gateway").await;
 
     for plc in PLCS {
         assert_at_most_missed(&q, plc, from_ms, to_ms, reloads.len() as i64).await;
@@ -194,16 +180,14 @@ async fn reload_of_the_kpi_interval_keeps_the_plcs_polling() {
     })
     .await
     .unwrap();
-    let mut cfg =
-        crate::common::sim_gateway_config(&sim.gateway_config_toml(), &influx.url, 200, "");
-    for plc in cfg["plc"].as_array_mut().unwrap() {
-        plc.as_table_mut()
-            .unwrap()
-            .insert("scan_ms".into(), SCAN_MS.into());
-    }
+    let mut cfg = crate::common::sim_gateway_config_scanning(
+        &sim.gateway_config_toml(),
+        &influx.url,
+        200,
+        SCAN_MS,
+    );
     let path = dir.path().join("caylloma.toml");
-    std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
-    let settings = plantgw::config::load(&path).unwrap();
+    let settings = crate::common::write_gateway_config(&path, &cfg);
     let plcs: Vec<String> = settings.plcs.iter().map(|p| p.name.to_string()).collect();
     let names: Vec<&str> = plcs.iter().map(String::as_str).collect();
     let (task, stop, reload) = spawn_gateway(&path, settings);
@@ -242,11 +226,7 @@ async fn reload_of_the_kpi_interval_keeps_the_plcs_polling() {
     .await;
     assert!(!task.is_finished(), "gateway ended after the reload");
     stop.cancel();
-    tokio::time::timeout(Duration::from_secs(30), task)
-        .await
-        .expect("gateway stopped within 30 s")
-        .expect("gateway task")
-        .expect("gateway ended without error");
+    join_within(task, Duration::from_secs(30), "gateway").await;
     for plc in &names {
         assert_at_most_missed(&q, plc, from_ms, to_ms, 1).await;
     }

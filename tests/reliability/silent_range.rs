@@ -10,8 +10,8 @@ use plantgw::sink::influxdb::query::QueryClient;
 use serde_json::Value;
 
 use super::{
-    assert_ascending, holes, pymodbus_tags, query_client, start_gateway, status_ts, stop_gateway,
-    tags, wait_for_scans, GatewayToml, PlcToml,
+    assert_ascending, equipment_rows, holes, pymodbus_tags, quality_codes, query_client,
+    start_gateway, status_ts, stop_gateway, tags, wait_for_scans, GatewayToml, PlcToml,
 };
 use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
@@ -21,50 +21,14 @@ const SCANS: usize = 24;
 /// The good tags of [`pymodbus_tags`], with the fixture's value of the first.
 const GOOD_FIELDS: [&str; 5] = ["u16", "f32", "in_u16", "coil0", "di1"];
 
-/// Every quality code written per tag of `plc`, oldest first.
-async fn quality_codes(q: &QueryClient, plc: &str) -> BTreeMap<String, Vec<String>> {
-    let series = q
-        .query(&format!(
-            "SELECT \"code\" FROM \"tag_quality\" WHERE \"plc\"='{plc}' GROUP BY \"tag\" ORDER BY time ASC"
-        ))
-        .await
-        .expect("query tag_quality");
-    series
-        .into_iter()
-        .map(|s| {
-            let tag = s.tags.get("tag").cloned().unwrap_or_default();
-            let codes = s
-                .values
-                .iter()
-                .filter_map(|r| Some(r.get(1)?.as_str()?.to_string()))
-                .collect();
-            (tag, codes)
-        })
-        .collect()
-}
-
 /// Timestamps of the rows of `equipment` carrying every one of `fields`.
 async fn complete_rows(q: &QueryClient, equipment: &str, fields: &[&str]) -> BTreeSet<i64> {
-    let series = q
-        .query(&format!("SELECT * FROM \"{equipment}\" ORDER BY time ASC"))
+    equipment_rows(q, equipment)
         .await
-        .expect("query values");
-    let mut out = BTreeSet::new();
-    for s in series {
-        for row in &s.values {
-            let present = |f: &&str| {
-                s.columns
-                    .iter()
-                    .position(|c| c == *f)
-                    .and_then(|i| row.get(i))
-                    .is_some_and(|v| !v.is_null())
-            };
-            if fields.iter().all(present) {
-                out.insert(row[0].as_i64().unwrap_or_default());
-            }
-        }
-    }
-    out
+        .into_iter()
+        .filter(|(_, row)| fields.iter().all(|f| row.contains_key(*f)))
+        .map(|(t, _)| t)
+        .collect()
 }
 
 /// Sum of an integer `plc_status` field over the run.
@@ -88,13 +52,10 @@ async fn a_silent_register_range_leaves_the_rest_of_the_plc_scanning() {
     let influx = InfluxD::start();
     let q = query_client(&influx.url).await;
     let dir = tempfile::tempdir().unwrap();
-    let settings = GatewayToml {
-        influx_url: &influx.url,
-        spool_dir: &dir.path().join("spool"),
-        spool_max_bytes: None,
-        flush_interval_ms: 200,
-        http_listen: String::new(),
-        plcs: vec![PlcToml {
+    let settings = GatewayToml::new(
+        &influx.url,
+        &dir.path().join("spool"),
+        vec![PlcToml {
             name: "mixed".into(),
             address: format!("127.0.0.1:{}", plc.port),
             scan_ms: SCAN_MS as u64,
@@ -105,7 +66,7 @@ async fn a_silent_register_range_leaves_the_rest_of_the_plc_scanning() {
             // registers from the nearest good tag: never merged with it).
             tags: pymodbus_tags("mixed_dev") + &tags("mute_dev", "holding", "u16", "mute", 64, 2),
         }],
-    }
+    )
     .write_and_load(&dir.path().join("gw.toml"));
     let (gw, cancel) = start_gateway(settings).await;
     wait_for_scans(&q, &["mixed"], SCANS, Duration::from_secs(50)).await;
@@ -137,7 +98,11 @@ async fn a_silent_register_range_leaves_the_rest_of_the_plc_scanning() {
     );
 
     // The silent range: timeout, only timeout, and no value ever.
-    let codes = quality_codes(&q, "mixed").await;
+    let codes: BTreeMap<String, Vec<String>> = quality_codes(&q, "mixed")
+        .await
+        .into_iter()
+        .map(|(tag, rows)| (tag, rows.into_iter().map(|(_, code)| code).collect()))
+        .collect();
     for tag in ["mute000", "mute001"] {
         assert_eq!(
             codes.get(tag).map(Vec::as_slice),

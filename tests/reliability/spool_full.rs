@@ -6,32 +6,19 @@ use std::time::{Duration, Instant};
 use super::peer::{Mode, ScriptedPlc};
 use super::tap::WriteTap;
 use super::{
-    assert_ascending, blocking, holes, now_ms, query_client, start_gateway, status_ts,
-    stop_gateway, tags, wait_for_scans, GatewayToml, PlcToml,
+    assert_ascending, blocking, holes, metric, now_ms, query_client, start_gateway, status_ts,
+    stop_gateway, tags, wait_for_scans, GatewayToml, PlcToml, SPOOL_DROPS,
 };
-use crate::common::influx::{http_client, InfluxD};
+use crate::common::influx::InfluxD;
 use crate::common::{eventually, free_port};
 
 const SCAN_MS: i64 = 200;
 const PLCS: [&str; 2] = ["big_a", "big_b"];
 const MAX_BYTES: u64 = 1 << 20;
 
-async fn metric(url: &str, name: &str) -> Option<f64> {
-    let text = http_client()
-        .get(url)
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find(|l| l.split([' ', '{']).next() == Some(name))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spool_smaller_than_outage_drops_oldest_keeps_newest() {
+    let _drops = SPOOL_DROPS.lock().await;
     let mut influx = InfluxD::start();
     let tap = WriteTap::start(influx.addr).await;
     let q = query_client(&influx.url).await;
@@ -43,34 +30,37 @@ async fn spool_smaller_than_outage_drops_oldest_keeps_newest() {
     // Long field names: ~27 KB of line protocol per PLC per scan, so two
     // PLCs at 200 ms fill the 1 MiB spool in about four seconds.
     let settings = GatewayToml {
-        influx_url: &tap.url,
-        spool_dir: &dir.path().join("spool"),
         spool_max_bytes: Some(MAX_BYTES),
-        flush_interval_ms: 200,
         http_listen: format!("127.0.0.1:{}", free_port()),
-        plcs: PLCS
-            .iter()
-            .zip(&peers)
-            .map(|(name, peer)| PlcToml {
-                name: name.to_string(),
-                address: peer.address(),
-                scan_ms: SCAN_MS as u64,
-                timeout_ms: 1000,
-                tags: tags(
-                    &format!("{name}_dev"),
-                    "holding",
-                    "u16",
-                    "bearing_temperature_sensor_deg_c_",
-                    0,
-                    600,
-                ),
-            })
-            .collect(),
+        ..GatewayToml::new(
+            &tap.url,
+            &dir.path().join("spool"),
+            PLCS.iter()
+                .zip(&peers)
+                .map(|(name, peer)| PlcToml {
+                    name: name.to_string(),
+                    address: peer.address(),
+                    scan_ms: SCAN_MS as u64,
+                    timeout_ms: 1000,
+                    tags: tags(
+                        &format!("{name}_dev"),
+                        "holding",
+                        "u16",
+                        "bearing_temperature_sensor_deg_c_",
+                        0,
+                        600,
+                    ),
+                })
+                .collect(),
+        )
     }
     .write_and_load(&dir.path().join("gw.toml"));
     let (gw, cancel) = start_gateway(settings).await;
     let metrics_url = format!("http://{}/metrics", gw.http_addr.expect("http listener"));
     let spool = gw.spool.clone();
+    let counted_before = metric(&metrics_url, "plantgw_spool_dropped_records_total")
+        .await
+        .unwrap_or(0.0);
 
     wait_for_scans(&q, &PLCS, 5, Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -124,11 +114,12 @@ async fn spool_smaller_than_outage_drops_oldest_keeps_newest() {
     let stats = spool.stats().expect("spool stats");
     let counted = metric(&metrics_url, "plantgw_spool_dropped_records_total")
         .await
-        .expect("plantgw_spool_dropped_records_total in /metrics");
+        .expect("plantgw_spool_dropped_records_total in /metrics")
+        - counted_before;
     stop_gateway(gw, cancel).await;
 
     assert!(stats.dropped_records > 0 && stats.dropped_bytes > 0);
-    // The recorder is process-wide; no other test's spool drops data.
+    // This test's own drops: counted from its baseline, under SPOOL_DROPS.
     assert!(
         counted >= stats.dropped_records as f64,
         "metric {counted} < SpoolStats {}",

@@ -4,9 +4,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use plantgw::app::{self, FaultHook, RunOptions};
+use plantgw::app::{FaultHook, RunOptions};
 
-use super::{pymodbus_tags, query_client, status_ts, stop_gateway, GatewayToml, PlcToml};
+use super::{
+    pymodbus_plc, query_client, run_options, start_gateway_with, status_ts, stop_gateway,
+    GatewayToml,
+};
 use crate::common::eventually;
 use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
@@ -20,23 +23,13 @@ async fn a_panicking_poller_is_restarted_and_counted() {
     let q = query_client(&influx.url).await;
     let dir = tempfile::tempdir().unwrap();
     let plcs = ["panicky", "steady"];
-    let settings = GatewayToml {
-        influx_url: &influx.url,
-        spool_dir: &dir.path().join("spool"),
-        spool_max_bytes: None,
-        flush_interval_ms: 200,
-        http_listen: String::new(),
-        plcs: plcs
-            .iter()
-            .map(|name| PlcToml {
-                name: (*name).into(),
-                address: format!("127.0.0.1:{}", plc.port),
-                scan_ms: 200,
-                timeout_ms: 1000,
-                tags: pymodbus_tags(&format!("{name}_dev")),
-            })
+    let settings = GatewayToml::new(
+        &influx.url,
+        &dir.path().join("spool"),
+        plcs.iter()
+            .map(|name| pymodbus_plc(name, plc.port, 200))
             .collect(),
-    }
+    )
     .write_and_load(&dir.path().join("gw.toml"));
 
     // The first two starts of `panicky`'s poller panic inside its task.
@@ -49,19 +42,14 @@ async fn a_panicking_poller_is_restarted_and_counted() {
             }
         }))
     };
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let gw = app::start(
+    let (gw, cancel) = start_gateway_with(
         settings,
-        plantsim::clock::PlantClock::wall(),
-        cancel.clone(),
         RunOptions {
-            drain_grace: Duration::from_secs(3),
             poller_fault: Some(hook),
-            ..RunOptions::default()
+            ..run_options()
         },
     )
-    .await
-    .expect("gateway starts");
+    .await;
 
     eventually(
         Duration::from_secs(30),

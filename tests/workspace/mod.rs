@@ -1,3 +1,5 @@
 //! How the workspace hangs together: the installed gateway stays free of the
-//! simulator and of developer tools.
+//! simulator and of developer tools, and only the binary talks to the
+//! terminal.
 mod dependencies;
+mod layering;

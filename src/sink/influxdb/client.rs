@@ -23,7 +23,7 @@ use super::delivery::LineWriter;
 use super::health::WriterHealth;
 use super::retry::{classify, WriteOutcome};
 use super::SetupError;
-use crate::config::{InfluxSettings, InfluxTarget};
+use crate::config::{Influx, InfluxTarget};
 use crate::http::Health;
 
 /// Largest error body read from a server: InfluxDB's are a few hundred
@@ -61,7 +61,7 @@ impl fmt::Debug for InfluxClient {
 }
 
 impl InfluxClient {
-    pub fn new(s: &InfluxSettings) -> Result<Self, SetupError> {
+    pub fn new(s: &Influx) -> Result<Self, SetupError> {
         let write_url = match &s.target {
             InfluxTarget::V2 { org, bucket, .. } => endpoint(
                 &s.url,
@@ -211,8 +211,8 @@ mod tests {
     use crate::config::Secret;
     use std::time::Duration;
 
-    fn settings(target: InfluxTarget) -> InfluxSettings {
-        InfluxSettings {
+    fn settings(target: InfluxTarget) -> Influx {
+        Influx {
             url: "http://127.0.0.1:1/base/".into(),
             target,
             batch_size: 5000,

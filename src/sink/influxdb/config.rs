@@ -8,7 +8,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{RequestBuilder, Url};
 
 use super::SetupError;
-use crate::config::{InfluxSettings, InfluxTarget, Secret};
+use crate::config::{Influx, InfluxTarget, Secret};
 
 /// The whole body, or an error when it fails or exceeds `max` bytes.
 pub(crate) async fn read_body(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
@@ -73,7 +73,7 @@ pub(crate) fn endpoint(base: &str, path: &str, query: &[(&str, &str)]) -> Result
 /// The reqwest client shared by writes and queries: rustls with ring,
 /// platform roots plus `ca_file`, no redirects (a redirected POST would
 /// turn into a GET and lose the body), the configured timeout.
-pub fn build_http(s: &InfluxSettings) -> Result<reqwest::Client, SetupError> {
+pub fn build_http(s: &Influx) -> Result<reqwest::Client, SetupError> {
     // Err means a provider is already installed (by us earlier, or by the
     // embedding program), which is just as good.
     let _ = rustls::crypto::ring::default_provider().install_default();

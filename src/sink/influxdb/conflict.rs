@@ -125,11 +125,20 @@ impl FieldConflicts {
                 continue;
             };
             let measurement = unescape(&line[..parts.measurement_end]);
+            // Only a measurement with a known conflict has fields to look at;
+            // the set holds a handful of entries, so a scan beats hashing.
+            if !set.iter().any(|(m, _, _)| *m == measurement) {
+                push_line(&mut out, line);
+                continue;
+            }
             let mut kept: Vec<&[u8]> = Vec::with_capacity(parts.fields.len());
             for f in &parts.fields {
                 let key = unescape(&line[f.start..f.key_end]);
-                let ty = value_type(&line[f.key_end + 1..f.end]).to_string();
-                if set.contains(&(measurement.clone(), key, ty)) {
+                let ty = value_type(&line[f.key_end + 1..f.end]);
+                if set
+                    .iter()
+                    .any(|(m, k, t)| *m == measurement && *k == key && t == ty)
+                {
                     values += 1;
                 } else {
                     kept.push(&line[f.start..f.end]);

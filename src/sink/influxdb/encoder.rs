@@ -11,12 +11,9 @@
 //! - non-finite floats are dropped (InfluxDB cannot store NaN/inf and answers
 //!   400 for the entire request);
 //! - a line needs at least one field;
-//! - a measurement may not start with `#` (the line would be read as a
-//!   comment and vanish without an error);
-//! - names may not contain a line break (the batch is split on newlines), and
-//!   in string field values CR/LF are replaced by spaces for the same reason;
-//! - names may not end with a backslash (InfluxDB cannot parse that);
-//! - `time`, `_measurement` and `_field` are not usable as tag or field keys.
+//! - in string field values CR/LF are replaced by spaces (the batch is split
+//!   on newlines);
+//! - names follow the naming rules of [`crate::config::names`].
 
 pub mod scan;
 
@@ -24,6 +21,10 @@ use std::borrow::Cow;
 use std::fmt::Display;
 use std::io::Write as _;
 use std::ops::Range;
+
+// The naming rules belong to configuration, which reports a bad name at
+// start-up; the encoder applies the same ones at write time.
+pub use crate::config::names::{check_key, check_measurement, check_tag_value, NameError};
 
 /// A field value of a generic point.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,28 +44,11 @@ pub struct Point {
     pub ts_ms: i64,
 }
 
-/// Why a point (or a configured tag) cannot be written.
+/// Why a point cannot be written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LineError {
-    #[error("measurement name is empty")]
-    EmptyMeasurement,
-    #[error("measurement {0:?} starts with '#', which InfluxDB reads as a comment line")]
-    CommentMeasurement(String),
-    #[error("{kind} {name:?} contains a line break")]
-    LineBreak { kind: &'static str, name: String },
-    #[error("{kind} {name:?} ends with a backslash, which line protocol cannot represent")]
-    TrailingBackslash { kind: &'static str, name: String },
-    #[error("measurement {measurement:?}: a {kind} key is empty")]
-    EmptyKey {
-        measurement: String,
-        kind: &'static str,
-    },
-    #[error("measurement {measurement:?}: {kind} key {key:?} is reserved by InfluxDB")]
-    ReservedKey {
-        measurement: String,
-        kind: &'static str,
-        key: String,
-    },
+    #[error(transparent)]
+    Name(#[from] NameError),
     #[error("measurement {measurement:?}: duplicate {kind} key {key:?}")]
     DuplicateKey {
         measurement: String,
@@ -76,70 +60,6 @@ pub enum LineError {
         measurement: String,
         non_finite: usize,
     },
-}
-
-/// Keys InfluxDB refuses as tag or field keys (1.x rejects `time`, 2.x the
-/// underscore names it uses for its own columns).
-const RESERVED_KEYS: [&str; 3] = ["time", "_measurement", "_field"];
-
-/// Checks a measurement name; usable by configuration validation so a bad
-/// name is reported at start-up rather than on every scan.
-pub fn check_measurement(name: &str) -> Result<(), LineError> {
-    if name.is_empty() {
-        return Err(LineError::EmptyMeasurement);
-    }
-    if name.starts_with('#') {
-        return Err(LineError::CommentMeasurement(name.to_string()));
-    }
-    check_name("measurement", name)
-}
-
-/// Checks a tag or field key (`kind` is "tag" or "field").
-pub fn check_key(measurement: &str, kind: &'static str, key: &str) -> Result<(), LineError> {
-    if key.is_empty() {
-        return Err(LineError::EmptyKey {
-            measurement: measurement.to_string(),
-            kind,
-        });
-    }
-    if RESERVED_KEYS.contains(&key) {
-        return Err(LineError::ReservedKey {
-            measurement: measurement.to_string(),
-            kind,
-            key: key.to_string(),
-        });
-    }
-    check_name(
-        if kind == "tag" {
-            "tag key"
-        } else {
-            "field key"
-        },
-        key,
-    )
-}
-
-/// Checks a tag value (empty ones are allowed: they are omitted).
-pub fn check_tag_value(value: &str) -> Result<(), LineError> {
-    check_name("tag value", value)
-}
-
-/// Line breaks would split the line; a trailing backslash would escape the
-/// separator after it (InfluxDB's parsers refuse it even when escaped).
-fn check_name(kind: &'static str, s: &str) -> Result<(), LineError> {
-    if s.bytes().any(|b| b == b'\n' || b == b'\r') {
-        return Err(LineError::LineBreak {
-            kind,
-            name: s.to_string(),
-        });
-    }
-    if s.ends_with('\\') {
-        return Err(LineError::TrailingBackslash {
-            kind,
-            name: s.to_string(),
-        });
-    }
-    Ok(())
 }
 
 /// Borrowed field value, so sorting the fields clones nothing.

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::config::{build_http, describe, endpoint, read_body, Auth};
 use super::retry::server_message;
 use super::SetupError;
-use crate::config::{InfluxSettings, InfluxTarget};
+use crate::config::{Influx, InfluxTarget};
 
 /// One series of a query result; timestamps are epoch milliseconds.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -96,7 +96,7 @@ impl std::fmt::Debug for QueryClient {
 
 impl QueryClient {
     /// Queries the configured database (v1) or bucket (v2).
-    pub fn new(s: &InfluxSettings) -> Result<Self, SetupError> {
+    pub fn new(s: &Influx) -> Result<Self, SetupError> {
         let db = match &s.target {
             InfluxTarget::V1 { database, .. } => database.clone(),
             InfluxTarget::V2 { bucket, .. } => bucket.clone(),

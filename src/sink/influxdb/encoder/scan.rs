@@ -389,7 +389,8 @@ fn check_tag(id: &TagId, site: &str) -> Result<(), LineError> {
     line::check_key(&id.equipment, "field", &id.name)?;
     line::check_tag_value(&id.plc)?;
     line::check_tag_value(&id.area)?;
-    line::check_tag_value(site)
+    line::check_tag_value(site)?;
+    Ok(())
 }
 
 impl Deadband {

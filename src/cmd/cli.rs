@@ -1,5 +1,5 @@
-//! Command-line interface (DESIGN §3). Parsing only: each command's work is
-//! done by library code called from `main`.
+//! Command-line interface (DESIGN §3). Parsing only: each command runs in
+//! its own module of `cmd`.
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "plantgw",
-    version = crate::telemetry::LONG_VERSION,
+    version = plantgw::telemetry::LONG_VERSION,
     about = "Plant-floor SCADA gateway: Modbus TCP PLCs → InfluxDB, with production KPIs"
 )]
 pub struct Cli {
@@ -22,6 +22,15 @@ pub struct Cli {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl From<LogFormat> for plantgw::telemetry::LogFormat {
+    fn from(f: LogFormat) -> Self {
+        match f {
+            LogFormat::Text => Self::Text,
+            LogFormat::Json => Self::Json,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +156,7 @@ impl ClockArgs {
     }
 }
 
+#[cfg(feature = "demo")]
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Gateway configuration to run (default: the shipped config/caylloma.toml).

@@ -160,7 +160,7 @@ impl Schedule {
 mod tests {
     use super::*;
     use crate::config::{DataType, Table};
-    use crate::modbus::planner::{plan, tests::tag};
+    use crate::source::modbus::planner::{plan, tests::tag};
 
     const SCAN: Duration = Duration::from_millis(500);
 

@@ -60,29 +60,19 @@ mod tests {
     use super::*;
     use crate::config::{ByteOrder, DataType, Table, TagId};
     use proptest::prelude::*;
-    use std::sync::Arc;
 
     fn tag(dt: DataType, order: ByteOrder, scale: f64, offset: f64) -> Tag {
+        let id = TagId {
+            plc: "p".into(),
+            area: "a".into(),
+            equipment: "e".into(),
+            name: "n".into(),
+        };
         Tag {
-            id: Arc::new(TagId {
-                plc: "p".into(),
-                area: "a".into(),
-                equipment: "e".into(),
-                name: "n".into(),
-            }),
-            table: Table::Holding,
-            address: 0,
-            data_type: dt,
             order,
-            bit: None,
-            count: dt.registers(4),
             scale,
             offset,
-            unit: None,
-            deadband: None,
-            max_interval: None,
-            min: None,
-            max: None,
+            ..Tag::new(id, Table::Holding, 0, dt, 4)
         }
     }
 

@@ -4,15 +4,27 @@
 //!
 //! Writes go straight to InfluxDB, not through the spool: the spool belongs
 //! to the running service and is locked by it.
+use std::path::Path;
+use std::process::ExitCode;
+
 use anyhow::{bail, Context as _};
 use jiff::civil::Date;
+use plantgw::config::Settings;
+use plantgw::kpi::fetch_and_recompute;
+use plantgw::sink::influxdb::{deliver, encode_point, Delivery, InfluxClient, QueryClient};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Settings;
-use crate::historian::{deliver, encode_point, Delivery, InfluxClient, QueryClient};
-use crate::kpi::fetch_and_recompute;
+use super::{finish, load, runtime, signals};
 
-pub async fn run(settings: &Settings, day: Date, write: bool) -> anyhow::Result<()> {
+pub fn run(path: &Path, day: Date, write: bool) -> ExitCode {
+    let settings = match load(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    finish(runtime().and_then(|rt| rt.block_on(recompute(&settings, day, write))))
+}
+
+async fn recompute(settings: &Settings, day: Date, write: bool) -> anyhow::Result<()> {
     let Some(kpi) = &settings.kpi else {
         bail!("the configuration has no [kpi] section");
     };
@@ -28,7 +40,7 @@ pub async fn run(settings: &Settings, day: Date, write: bool) -> anyhow::Result<
         }
         let client = InfluxClient::new(&settings.influx).context("InfluxDB client")?;
         let cancel = CancellationToken::new();
-        crate::shutdown::on_signals(cancel.clone());
+        signals::on_signals(cancel.clone());
         match deliver(&client, &body, &cancel).await {
             Delivery::Delivered { .. } => println!("kpi_daily for {day} written"),
             Delivery::Dropped { message, .. } => {

@@ -22,6 +22,7 @@ use super::decode::{decode_bit_tag, decode_register_tag};
 use super::link::{BlockData, Link, LinkError};
 use super::planner::{plan, ReadBlock};
 use super::schedule::Schedule;
+use super::transport::{self, Transport};
 use crate::config::Plc;
 use crate::sample::{Quality, Reading, Scan, ScanStatus};
 
@@ -38,6 +39,7 @@ pub struct Poller {
     schedule: Schedule,
     clock: PlantClock,
     tx: mpsc::Sender<Scan>,
+    transport: Box<dyn Transport>,
     link: Option<Link>,
     /// Earliest instant a reconnect may be tried.
     retry_at: Instant,
@@ -141,13 +143,25 @@ fn connect_code(e: &LinkError) -> Quality {
 }
 
 impl Poller {
+    /// A poller over the transport the PLC's settings ask for.
     pub fn new(plc: Arc<Plc>, clock: PlantClock, tx: mpsc::Sender<Scan>) -> Self {
+        let transport = transport::for_plc(&plc);
+        Self::with_transport(plc, transport, clock, tx)
+    }
+
+    pub fn with_transport(
+        plc: Arc<Plc>,
+        transport: Box<dyn Transport>,
+        clock: PlantClock,
+        tx: mpsc::Sender<Scan>,
+    ) -> Self {
         let schedule = Schedule::new(plan(&plc.tags, plc.max_gap), plc.scan);
         Poller {
             plc,
             schedule,
             clock,
             tx,
+            transport,
             link: None,
             retry_at: Instant::now(),
             backoff: BACKOFF_MIN,
@@ -238,7 +252,7 @@ impl Poller {
         let mut timeouts_in_row = 0;
         for bi in self.schedule.due(now) {
             if self.link.is_none() {
-                match Link::connect(&plc.address, plc.unit_id, plc.timeout).await {
+                match Link::connect(self.transport.as_ref(), plc.timeout).await {
                     Ok(link) => self.link = Some(link),
                     Err(e) => {
                         pass.status.errors += 1;
@@ -344,23 +358,21 @@ impl Poller {
     /// The PLC is down: the tags not read in this scan get the outage's
     /// codes, fixed by the scan that began it.
     fn hold_outage(&mut self, pass: &mut Pass, waiting: bool) {
-        let held = match &self.outage {
-            Some(held) => held.clone(),
-            None => {
-                let mut held = vec![pass.outage_code(); pass.readings.len()];
-                for &(bi, q) in &pass.failed {
-                    for &i in &self.schedule.block(bi).tags {
-                        held[i] = q;
-                    }
+        if self.outage.is_none() {
+            let mut held = vec![pass.outage_code(); pass.readings.len()];
+            for &(bi, q) in &pass.failed {
+                for &i in &self.schedule.block(bi).tags {
+                    held[i] = q;
                 }
-                self.outage = Some(held.clone());
-                held
             }
-        };
-        for (i, r) in pass.readings.iter_mut().enumerate() {
-            if !pass.read[i] {
-                r.value = None;
-                r.quality = held[i];
+            self.outage = Some(held);
+        }
+        if let Some(held) = &self.outage {
+            for (i, r) in pass.readings.iter_mut().enumerate() {
+                if !pass.read[i] {
+                    r.value = None;
+                    r.quality = held[i];
+                }
             }
         }
         if !waiting {
@@ -425,7 +437,7 @@ fn record_metrics(plc: &str, s: &ScanStatus) {
 mod tests {
     use super::*;
     use crate::config::{DataType, Table};
-    use crate::modbus::planner;
+    use crate::source::modbus::planner;
     use jiff::{SignedDuration, Timestamp};
 
     /// A plant clock that stands still at `at` (speed 1e-12: a year of wall

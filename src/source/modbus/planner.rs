@@ -151,36 +151,17 @@ pub fn lower_bound(tags: &[Tag]) -> usize {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::{ByteOrder, DataType, TagId};
+    use crate::config::{DataType, TagId};
     use proptest::prelude::*;
-    use std::sync::Arc;
 
     pub(crate) fn tag(table: Table, address: u16, dt: DataType, length: u16) -> Tag {
-        Tag {
-            id: Arc::new(TagId {
-                plc: "p".into(),
-                area: "a".into(),
-                equipment: "e".into(),
-                name: format!("t{address}").into(),
-            }),
-            table,
-            address,
-            data_type: dt,
-            order: ByteOrder::ABCD,
-            bit: None,
-            count: if table.is_bits() {
-                1
-            } else {
-                dt.registers(length)
-            },
-            scale: 1.0,
-            offset: 0.0,
-            unit: None,
-            deadband: None,
-            max_interval: None,
-            min: None,
-            max: None,
-        }
+        let id = TagId {
+            plc: "p".into(),
+            area: "a".into(),
+            equipment: "e".into(),
+            name: format!("t{address}").into(),
+        };
+        Tag::new(id, table, address, dt, length)
     }
 
     #[test]
@@ -253,22 +234,13 @@ pub(crate) mod tests {
 
     fn arb_tags() -> impl Strategy<Value = Vec<Tag>> {
         let one = (0u8..4, 0u16..3000, 0u8..10, 1u16..40).prop_map(|(tb, addr, ty, len)| {
-            let table = [Table::Coil, Table::Discrete, Table::Input, Table::Holding][tb as usize];
+            let table = Table::ALL[tb as usize];
+            // Every register type; index 9 wraps round to u16 again.
+            let registers = &DataType::ALL[1..];
             let dt = if table.is_bits() {
                 DataType::Bool
             } else {
-                [
-                    DataType::U16,
-                    DataType::I16,
-                    DataType::U32,
-                    DataType::I32,
-                    DataType::U64,
-                    DataType::I64,
-                    DataType::F32,
-                    DataType::F64,
-                    DataType::String,
-                    DataType::U16,
-                ][ty as usize]
+                registers[ty as usize % registers.len()]
             };
             tag(table, addr, dt, len)
         });

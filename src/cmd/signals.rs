@@ -1,5 +1,6 @@
-//! Turns SIGTERM and SIGINT into a cancellation. Only binaries call this;
-//! library code never installs signal handlers.
+//! Signals, for the commands: SIGTERM and SIGINT become a cancellation,
+//! SIGHUP a reload request. Only the binary installs signal handlers; the
+//! library takes the token and the channel.
 use tokio_util::sync::CancellationToken;
 
 pub fn on_signals(cancel: CancellationToken) {

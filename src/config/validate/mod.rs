@@ -1,0 +1,94 @@
+//! Pure validation: raw config in, [`Settings`] or every problem found out.
+//! One module per section; each reports into the shared [`Issues`] list so a
+//! user sees every mistake at once. No I/O except reading
+//! `token_file`/`password_file`/`ca_file`, which is part of deciding whether
+//! the config is usable.
+mod http;
+mod influxdb;
+mod influxdb_target;
+mod kpi;
+mod overlap;
+mod plc;
+mod site;
+mod spool;
+mod tag;
+
+use std::path::{Path, PathBuf};
+
+use super::names;
+use super::raw::RawConfig;
+use super::settings::Settings;
+
+/// One problem: the key it concerns (`plc[1].tag[3].bit`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub key: String,
+    pub reason: String,
+}
+
+#[derive(Default)]
+struct Issues(Vec<Issue>);
+
+impl Issues {
+    fn add(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(Issue {
+            key: key.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Issues so far; a section compares before and after to know whether
+    /// it may build its validated value.
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// `base_dir` resolves relative `token_file`/`ca_file` paths (the config
+/// file's directory), so a service started from `/` finds them.
+pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Issue>> {
+    let mut issues = Issues::default();
+    let site = site::validate(&raw.site, &mut issues);
+    let influx = influxdb::validate(&raw.influxdb, base_dir, &mut issues);
+    let spool = spool::validate(&raw.spool, base_dir, &mut issues);
+    let http_listen = http::validate(&raw.http, &mut issues);
+    let plcs = plc::validate_all(&raw.plc, &mut issues);
+    let kpi = raw
+        .kpi
+        .as_ref()
+        .and_then(|k| kpi::validate(k, &plcs, &spool, &mut issues));
+    if !issues.0.is_empty() {
+        return Err(issues.0);
+    }
+    match (site, influx, spool) {
+        (Some(site), Some(influx), Some(spool)) => Ok(Settings {
+            site,
+            influx,
+            spool,
+            http_listen,
+            plcs,
+            kpi,
+        }),
+        // Each None above pushed an issue, so this is unreachable in practice;
+        // still answer with an error rather than panic.
+        _ => Err(vec![Issue {
+            key: "config".into(),
+            reason: "invalid".into(),
+        }]),
+    }
+}
+
+/// Measurement, field and tag values must be usable as InfluxDB identifiers.
+fn check_name(issues: &mut Issues, key: &str, v: &str) {
+    if let Err(e) = names::check_configured(v) {
+        issues.add(key, e.to_string());
+    }
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}

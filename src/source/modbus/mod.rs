@@ -1,0 +1,11 @@
+//! The Modbus source: plan the reads ([`planner`]), talk to the PLC
+//! ([`link`], over a [`transport`]: TCP today), decode the answers
+//! ([`decode`]), and poll each PLC on its schedule ([`poller`]), isolating
+//! failing ranges ([`schedule`]). Only `transport` knows how bytes reach
+//! the PLC.
+pub mod decode;
+pub mod link;
+pub mod planner;
+pub mod poller;
+pub mod schedule;
+pub mod transport;

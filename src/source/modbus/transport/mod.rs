@@ -1,0 +1,120 @@
+//! The transport seam: how the poller reaches a PLC. Scheduling, failing
+//! range isolation, retry schedules and decoding live in the poller and do
+//! not know what carries the bytes; a transport only opens connections
+//! ([`Transport`]) that can issue the four Modbus read functions
+//! ([`Connection`]).
+//!
+//! Today there is Modbus TCP ([`tcp`]). RTU-over-TCP (RTU frames through a
+//! serial gateway's TCP port) and RTU (a serial line, or any
+//! `AsyncRead + AsyncWrite`) slot in as one new file each, building a
+//! tokio-modbus client context with `tokio_modbus::client::rtu::attach_slave`
+//! and wrapping it in [`ContextConnection`], plus one arm in [`for_plc`]
+//! (and the settings that name it); `poller.rs`, `link.rs` and the decoding
+//! do not change.
+//!
+//! What every implementation must do, and what it need not:
+//! - **Read-only.** The seam has no write function, so no transport can
+//!   carry a write; an implementation must not add another way to send a
+//!   request.
+//! - **Unit id.** A connection talks to the one unit id it was opened for,
+//!   and an answer from any other unit is a [`LinkError::Protocol`] (the
+//!   MBAP header's unit id for TCP, the frame's address byte for RTU; both
+//!   checked by tokio-modbus). On a serial line unit 0 is broadcast, which
+//!   no unit answers: an RTU transport refuses to connect to it.
+//! - **Timeouts.** None needed inside: [`Link`](super::link::Link) runs every
+//!   connect and every read under the PLC's timeout and drops the future
+//!   when it expires. The poller then drops the connection too, because a
+//!   late answer would be taken for the next request's, so dropping a
+//!   future must leave nothing shared in a broken state (a line shared by
+//!   several PLCs must release it).
+//! - **Answers as received.** Bits come back with the padding of their last
+//!   byte, registers as many as the answer holds; [`Link`](super::link::Link)
+//!   checks the counts against the request, so every transport gets the same
+//!   checks. An answer for another function is a [`LinkError::Protocol`].
+//! - **Errors.** A Modbus exception is the inner `Err` ([`Exception`]) and
+//!   leaves the connection usable; every outer [`LinkError`] makes the poller
+//!   drop the connection and connect again.
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::config::Plc;
+
+mod context;
+pub mod tcp;
+
+pub use context::ContextConnection;
+
+/// A boxed future, so transports can sit behind `dyn` and be chosen per PLC
+/// at run time.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One read's outcome: the values, or the PLC's exception (in
+/// tokio-modbus's style), or a failure of the link.
+pub type ReadResult<T> = Result<Result<T, Exception>, LinkError>;
+
+/// A Modbus exception code the PLC answered with, e.g. 2 (illegal data
+/// address). The PLC is alive and the connection stays in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exception(pub u8);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The connection cannot be reused after this: tokio-modbus 0.17 clears
+    /// its read buffer before each request, but an answer arriving later is
+    /// decoded as the next request's and rejected on its transaction id.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("connection failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("address {0:?} did not resolve")]
+    Resolve(String),
+    /// Mismatched transaction/unit id or function code: the stream can no
+    /// longer be trusted.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("answer has {got} values, {expected} were requested")]
+    Length { expected: usize, got: usize },
+    /// The PLC answered with a Modbus exception; the connection is fine.
+    #[error("exception {0}")]
+    Exception(u8),
+}
+
+/// Opens connections to one PLC. The poller holds one for the life of its
+/// task and connects again through it after every link failure.
+pub trait Transport: Send + Sync {
+    /// Opens a connection to the PLC's unit. Called without a timeout of its
+    /// own: the caller bounds it.
+    fn connect(&self) -> BoxFuture<'_, Result<Box<dyn Connection>, LinkError>>;
+}
+
+/// One open connection to one unit: the four Modbus read functions and
+/// nothing else. See the module docs for what implementations check.
+pub trait Connection: Send {
+    /// Function 1. Every bit of the answer's bytes, padding included.
+    fn read_coils(&mut self, start: u16, count: u16) -> BoxFuture<'_, ReadResult<Vec<bool>>>;
+    /// Function 2. Every bit of the answer's bytes, padding included.
+    fn read_discrete_inputs(
+        &mut self,
+        start: u16,
+        count: u16,
+    ) -> BoxFuture<'_, ReadResult<Vec<bool>>>;
+    /// Function 3.
+    fn read_holding_registers(
+        &mut self,
+        start: u16,
+        count: u16,
+    ) -> BoxFuture<'_, ReadResult<Vec<u16>>>;
+    /// Function 4.
+    fn read_input_registers(
+        &mut self,
+        start: u16,
+        count: u16,
+    ) -> BoxFuture<'_, ReadResult<Vec<u16>>>;
+}
+
+/// The transport a PLC's settings ask for. Adding a transport adds a file
+/// and an arm here; nothing else chooses.
+pub fn for_plc(plc: &Plc) -> Box<dyn Transport> {
+    Box::new(tcp::TcpTransport::new(plc.address.clone(), plc.unit_id))
+}
