@@ -72,52 +72,47 @@ impl WriterHealth {
     }
 
     pub(super) fn down(&self, reason: &str) {
-        let mut h = self.lock();
-        h.failed_requests += 1;
-        if h.state != WriterState::Down {
+        self.failing(WriterState::Down, || {
             tracing::warn!(
                 reason = %reason,
                 "InfluxDB is not accepting writes; data stays in the spool and is retried with backoff"
             );
-            h.state = WriterState::Down;
-            h.since = Some(Instant::now());
-        }
-        drop(h);
-        set_gauges(WriterState::Down);
+        });
     }
 
     pub(super) fn auth_failed(&self, status: u16, message: &str) {
-        let mut h = self.lock();
-        h.failed_requests += 1;
-        if h.state != WriterState::AuthFailed {
+        self.failing(WriterState::AuthFailed, || {
             tracing::error!(
                 status,
                 message = %message,
                 "InfluxDB refused the writes (check influxdb token, username/password, org, bucket or database); \
                  data stays in the spool and is retried"
             );
-            h.state = WriterState::AuthFailed;
-            h.since = Some(Instant::now());
-        }
-        drop(h);
-        set_gauges(WriterState::AuthFailed);
+        });
     }
 
     pub(super) fn misdirected(&self, status: u16, message: &str) {
-        let mut h = self.lock();
-        h.failed_requests += 1;
-        if h.state != WriterState::AuthFailed {
+        self.failing(WriterState::AuthFailed, || {
             tracing::error!(
                 status,
                 message = %message,
                 "the server at influxdb.url is not InfluxDB's write endpoint (InfluxDB answers 204); \
                  check influxdb.url and any proxy in front of it; data stays in the spool and is retried"
             );
-            h.state = WriterState::AuthFailed;
+        });
+    }
+
+    /// Counts a failed request; on entering `state`, logs once (`announce`).
+    fn failing(&self, state: WriterState, announce: impl FnOnce()) {
+        let mut h = self.lock();
+        h.failed_requests += 1;
+        if h.state != state {
+            announce();
+            h.state = state;
             h.since = Some(Instant::now());
         }
         drop(h);
-        set_gauges(WriterState::AuthFailed);
+        set_gauges(state);
     }
 }
 
