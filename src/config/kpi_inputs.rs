@@ -33,6 +33,7 @@ pub enum KpiInput {
     ZnConcZn,
     TailPb,
     TailZn,
+    ZnConcAg,
 }
 
 /// What the engine does with an input's values.
@@ -99,7 +100,7 @@ use KpiInput as I;
 use RecoveryUse as U;
 
 /// Every KPI input, in [`KpiInput`] order (validation reports in this order).
-pub const KPI_INPUTS: [InputSpec; 15] = [
+pub const KPI_INPUTS: [InputSpec; 16] = [
     spec(
         I::OreTotaliser,
         "ore_totaliser",
@@ -189,6 +190,14 @@ pub const KPI_INPUTS: [InputSpec; 15] = [
         Need::ThreeProductSet,
         U::ThreeProduct,
     ),
+    // Only the reconciled balance reads it (`[kpi.reconcile]` requires it).
+    spec(
+        I::ZnConcAg,
+        "zn_conc_ag",
+        R::Assay,
+        Need::Optional,
+        U::Neither,
+    ),
 ];
 
 impl KpiInput {
@@ -229,6 +238,7 @@ impl KpiConfig {
             I::ZnConcZn => self.zn_conc_zn.as_ref(),
             I::TailPb => self.tail_pb.as_ref(),
             I::TailZn => self.tail_zn.as_ref(),
+            I::ZnConcAg => self.zn_conc_ag.as_ref(),
         }
     }
 }
@@ -280,6 +290,7 @@ impl Kpi {
                 Moisture::Tag(p) => Some(p),
                 Moisture::Constant(_) => None,
             },
+            I::ZnConcAg => self.zn_conc_ag.as_deref(),
             _ => self.three_product.as_ref()?.input(i),
         }
     }

@@ -50,6 +50,7 @@ mod date_serde;
 pub mod day;
 pub mod engine;
 pub mod recompute;
+pub mod reconcile;
 pub mod recovery;
 pub mod report;
 pub mod state;
@@ -64,6 +65,7 @@ use std::path::PathBuf;
 
 pub use engine::KpiEngine;
 pub use recompute::{fetch_and_recompute, recompute_day, RawSample};
+pub use reconcile::{Reconciled, RECONCILED_MEASUREMENT};
 pub use recovery::RecoveryMethod;
 pub use report::{DailyKpi, KpiSnapshot, KpiValues};
 pub use state::{load_state, save_state, KpiState, STATE_VERSION};

@@ -39,6 +39,8 @@ fn settings() -> Kpi {
         conc_ag: CONC_AG.into(),
         tail_ag: TAIL_AG.into(),
         three_product: None,
+        zn_conc_ag: None,
+        reconcile: None,
         state_file: PathBuf::from("unused"),
     }
 }
