@@ -59,6 +59,8 @@ pub mod totaliser;
 mod track;
 
 #[cfg(test)]
+mod pace_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::PathBuf;

@@ -30,6 +30,8 @@ pub mod balance;
 pub mod stats;
 
 #[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
 mod tests;
 
 use jiff::civil::Date;
