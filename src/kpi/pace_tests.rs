@@ -44,7 +44,7 @@ fn pace_is_todays_projection_until_a_day_closes_then_the_last_seven_days_mean() 
     plant.rate_tph = 15.0;
     day = day.tomorrow().unwrap();
     let pts = run(&mut e, &mut plant, lima(day, 12, 0), MIN);
-    let live = field(*rows(&pts).last().unwrap(), "ag_oz_pace_year").unwrap();
+    let live = field(rows(&pts).last().unwrap(), "ag_oz_pace_year").unwrap();
     assert!(close(live, full * 365.0, 1.0), "{live}");
     let pts = run(&mut e, &mut plant, lima(day.tomorrow().unwrap(), 7, 1), MIN);
     let closed = field(dailies(&pts)[0], "ag_oz_pace_year").unwrap();
@@ -72,7 +72,7 @@ fn pace_is_todays_projection_until_a_day_closes_then_the_last_seven_days_mean() 
         lima(day.tomorrow().unwrap(), 9, 0),
         5 * MIN,
     );
-    let pace = field(*rows(&pts).last().unwrap(), "ag_oz_pace_year").unwrap();
+    let pace = field(rows(&pts).last().unwrap(), "ag_oz_pace_year").unwrap();
     assert!(
         close(pace, half * 365.0, 500.0),
         "{pace} vs {}",
