@@ -127,3 +127,23 @@ fn live_throughput_is_the_rate_over_the_last_plant_hour_on_every_row() {
     let tph = field(last, "throughput_tph").unwrap();
     assert!(close(tph, 14.4, 1e-6), "{tph}");
 }
+
+#[test]
+fn a_first_day_begun_mid_day_is_scaled_to_a_whole_day_and_never_averaged_in() {
+    let d = date(2026, 3, 1);
+    let mut e = KpiEngine::new(&settings(), &site(), None);
+    // Installed at 19:00: the first day sees 12 of its 24 hours.
+    let mut plant = Plant::new(lima(d, 19, 0));
+    e.observe(&plant.scan());
+    let pts = run(&mut e, &mut plant, lima(d.tomorrow().unwrap(), 7, 1), MIN);
+    let daily = dailies(&pts);
+    assert_eq!(daily.len(), 1);
+    let full = steady_day_oz(30.0);
+    let pace = field(daily[0], "ag_oz_pace_year").unwrap();
+    assert!(close(pace, full * 365.0, 1.0), "{pace} vs {}", full * 365.0);
+    assert!(e.state().engine.recent_oz.is_empty());
+    // The next morning: today's projection, not half a day's ounces × 365.
+    let pts = run(&mut e, &mut plant, lima(d.tomorrow().unwrap(), 9, 0), MIN);
+    let live = field(rows(&pts).last().unwrap(), "ag_oz_pace_year").unwrap();
+    assert!(close(live, full * 365.0, 1.0), "{live}");
+}

@@ -70,8 +70,9 @@ impl KpiEngine {
     fn close_front(&mut self, end_ms: i64) -> Result<DailyKpi, KpiError> {
         let (kpi, fallback) = self.values(0, end_ms, Mode::Closing);
         let reconciled = self.reconcile_day(0, kpi.ore_dry_t);
+        let whole = self.counted_from(self.cal.start_ms(self.st.days[0].day)?);
         let acc = self.st.days.remove(0);
-        if let Some(oz) = kpi.ag_oz.filter(|v| v.is_finite()) {
+        if let Some(oz) = kpi.ag_oz.filter(|v| v.is_finite() && whole.is_some()) {
             self.st.recent_oz.push_back(oz);
             while self.st.recent_oz.len() > PACE_DAYS {
                 self.st.recent_oz.pop_front();

@@ -25,6 +25,10 @@ use crate::kpi::recovery::{self, RecoveryMethod, Streams};
 use crate::kpi::report::KpiValues;
 use crate::kpi::state::{RowMark, PACE_DAYS};
 
+/// A day counts for the pace when booking began within this of its start
+/// (a demo's or an installation's first scans come a little late).
+const WHOLE_DAY_SLACK_MS: i64 = 30 * 60_000;
+
 /// The pace's year: a calendar year of production days.
 const DAYS_PER_YEAR: f64 = 365.0;
 
@@ -116,7 +120,17 @@ impl KpiEngine {
         };
         let ag_oz_pace_year = match mode {
             Mode::Recompute => None,
-            Mode::Closing => self.pace(ag_oz),
+            Mode::Closing => match self.counted_from(start) {
+                Some(_) => self.pace(ag_oz),
+                // The gateway's first, partial day: scaled to a whole day
+                // when nothing better is known, never averaged in.
+                None => self.pace(None).or_else(|| {
+                    let seen = self.st.first_seen_ms?.clamp(start, end);
+                    let oz = ag_oz?;
+                    (end > seen)
+                        .then(|| oz * (end - start) as f64 / (end - seen) as f64 * DAYS_PER_YEAR)
+                }),
+            },
             Mode::Live => self.pace(None).or_else(|| {
                 let (oz, proj, dry) = (ag_oz?, projected_day_t?, dry?);
                 (dry > 0.0).then(|| oz * proj / dry * DAYS_PER_YEAR)
@@ -159,6 +173,14 @@ impl KpiEngine {
             .chain(closing)
             .collect();
         (!days.is_empty()).then(|| days.iter().sum::<f64>() / days.len() as f64 * DAYS_PER_YEAR)
+    }
+
+    /// Whether a day starting at `start_ms` was booked from (about) its
+    /// start, so its ounces are a whole day's: the gateway's first day,
+    /// begun mid-day, is not. Some(()) when it counts.
+    pub(super) fn counted_from(&self, start_ms: i64) -> Option<()> {
+        let first = self.st.first_seen_ms?;
+        (first <= start_ms + WHOLE_DAY_SLACK_MS).then_some(())
     }
 
     /// The day's balance reconciled, when `[kpi.reconcile]` is on; a day
