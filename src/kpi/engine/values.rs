@@ -3,9 +3,15 @@
 //! ounces, year to date). Nothing here changes the accumulators.
 //!
 //! Projections, documented here because they are choices:
-//! - `projected_day_t` = dry tonnes so far + the last interval's throughput
-//!   × hours left in the day, so a mill stop shows at once; pro-rata
-//!   (so far × day length / elapsed) when no throughput is known.
+//! - `throughput_tph` (live) = dry t/h over the last plant-hour of booked
+//!   tonnes, from the row marks: a rate a person can read, steady between
+//!   totaliser readings, and a mill stop halves it within half an hour.
+//! - `projected_day_t` = dry tonnes so far + that throughput × hours left
+//!   in the day; pro-rata (so far × day length / elapsed) when no
+//!   throughput is known.
+//! - `ag_oz_pace_year` = mean ounces of the last (up to 7) whole closed
+//!   days × 365; today's ounces scaled to its projected tonnage × 365 while
+//!   none has closed.
 //! - `ag_projected_oz_year` = ounces year to date + the year-to-date pace
 //!   (oz per hour since the later of the year start and the first reading
 //!   the gateway ever saw) × hours left in the year; omitted in the first
