@@ -47,6 +47,7 @@ struct Run {
     biased: Vec<Point>,
     truth_recovery_pct: f64,
     truth_oz: f64,
+    truth_mass_pct: [f64; 2],
 }
 
 /// One day, 2026-03-02, through two engines: one fed what the analyser
@@ -139,6 +140,7 @@ fn run_day() -> Run {
         biased: biased_points,
         truth_recovery_pct: truth.ag_recovery_pct,
         truth_oz: truth.ag_oz,
+        truth_mass_pct: [truth.conc_mass_pct, truth.zn_conc_mass_pct],
     }
 }
 
@@ -168,12 +170,14 @@ fn analyser_fault_day_reconciles_to_the_ground_truth_and_a_drifting_tail_assay_i
     eprintln!(
         "analyser_fault day: truth R {:.3} % {:.0} oz | raw three-product R {raw_r:.3} % {:.0} oz | \
          reconciled R {r:.3} ± {ci:.2} pp, {oz:.0} ± {oz_ci:.0} oz, χ² {chi2:.4}, p {p:.4}, \
-         Pb conc {:.3} %, Zn conc {:.3} %",
+         Pb conc {:.3} % (truth {:.3}), Zn conc {:.3} % (truth {:.3})",
         run.truth_recovery_pct,
         run.truth_oz,
         field(daily, "ag_oz").unwrap(),
         field(rec, "conc_mass_pct").unwrap(),
+        run.truth_mass_pct[0],
         field(rec, "zn_conc_mass_pct").unwrap(),
+        run.truth_mass_pct[1],
     );
     // The analyser's own results balance (the frozen hour is stale but
     // self-consistent, the out-of-range hours are left out): no alarm.
@@ -192,6 +196,17 @@ fn analyser_fault_day_reconciles_to_the_ground_truth_and_a_drifting_tail_assay_i
     );
     // And the interval is informative, not a blanket.
     assert!(ci < 5.0, "± {ci} pp");
+    // The mass pulls it solved for are the concentrate the plant made.
+    for (key, truth) in ["conc_mass_pct", "zn_conc_mass_pct"]
+        .iter()
+        .zip(run.truth_mass_pct)
+    {
+        let est = field(rec, key).unwrap();
+        assert!(
+            (est - truth).abs() < 0.02 * truth,
+            "{key} {est} vs truth {truth}"
+        );
+    }
 
     let bad = of_day(&run.biased, "kpi_reconciled");
     let p_bad = field(bad, "p_value").unwrap();
