@@ -23,7 +23,7 @@ use super::recovery::RecoveryMethod;
 use super::report::KpiSnapshot;
 use super::state::{EngineState, KpiState, STATE_VERSION};
 use super::track::{HoldCap, Track};
-use crate::config::{InputRole, Kpi, KpiInput, Moisture, Reconcile, Site};
+use crate::config::{InputRole, Kpi, KpiInput, Moisture, Site};
 use crate::historian::line::Point;
 use crate::sample::{Quality, Reading, Scan};
 
@@ -44,7 +44,7 @@ struct Config {
     running_kw: f64,
     assays: Vec<(KpiInput, String)>,
     three_product: bool,
-    reconcile: Option<Reconcile>,
+    reconcile: Option<crate::config::Reconcile>,
     /// Per tag path, what the engine does with it (from the declared KPI
     /// inputs; one tag may serve several).
     roles: HashMap<String, Vec<InputRole>>,
