@@ -301,6 +301,8 @@ mod tests {
             conc_ag: "pb_concentrate.ag_gpt".into(),
             tail_ag: "final_tailings.ag_gpt".into(),
             three_product: None,
+            zn_conc_ag: None,
+            reconcile: None,
             state_file,
         }
     }

@@ -252,6 +252,7 @@ fn dashboards_have_the_structure_grafana_needs() {
                 let site_wide = [
                     "FROM \"kpi\"",
                     "FROM \"kpi_daily\"",
+                    "FROM \"kpi_reconciled\"",
                     "FROM \"gateway_status\"",
                 ];
                 if !site_wide.iter().any(|m| q.contains(m)) {

@@ -44,6 +44,7 @@ struct Config {
     running_kw: f64,
     assays: Vec<(KpiInput, String)>,
     three_product: bool,
+    reconcile: Option<crate::config::Reconcile>,
     /// Per tag path, what the engine does with it (from the declared KPI
     /// inputs; one tag may serve several).
     roles: HashMap<String, Vec<InputRole>>,
@@ -265,6 +266,7 @@ impl Config {
             running_kw: s.mill_running_kw,
             assays,
             three_product: s.three_product.is_some(),
+            reconcile: s.reconcile.clone(),
             roles,
             paths,
         }
