@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use plantgw::demo::{self, DemoOptions, DEFAULT_CONFIG};
-use plantgw::historian::{QueryClient, Series};
+use plantgw::sink::influxdb::{QueryClient, Series};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 

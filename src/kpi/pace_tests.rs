@@ -4,7 +4,7 @@ use jiff::civil::date;
 
 use super::tests::{close, dailies, field, lima, run, settings, site, Plant, MIN};
 use super::*;
-use crate::historian::line::Point;
+use crate::sink::influxdb::encoder::Point;
 
 /// Oz of a steady day: 24 h × 28.8 dry t/h × 250 g/t × R(250, 5,000, 40).
 fn steady_day_oz(rate_wet_tph: f64) -> f64 {

@@ -38,7 +38,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use crate::config::KpiInput;
-use crate::historian::line::{FieldValue, Point};
+use crate::sink::influxdb::encoder::{FieldValue, Point};
 use crate::kpi::recovery::G_PER_OZ;
 use balance::{BalanceError, Grid, METALS, STREAMS};
 

@@ -15,7 +15,7 @@ use plantsim::truth::DayCalendar;
 use plantsim::{PeriodKind, Scenario};
 
 use crate::config::{self, KpiInput};
-use crate::historian::line::{FieldValue, Point};
+use crate::sink::influxdb::encoder::{FieldValue, Point};
 use crate::kpi::KpiEngine;
 
 /// Plant seconds between the engine's scans.
