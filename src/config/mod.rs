@@ -9,6 +9,7 @@ mod diagnose;
 mod kpi_inputs;
 pub mod names;
 mod overrides;
+mod pieces;
 mod raw;
 mod secret;
 mod settings;
@@ -100,15 +101,18 @@ pub fn load_raw_with_env(
         file: path.to_path_buf(),
         source,
     })?;
-    // One typed pass over the file: its errors carry line and column, and
-    // no document tree of a large tag list is built besides the structs.
-    let mut parsed = match toml::from_str::<RawConfig>(&text) {
-        Ok(raw) => raw,
-        Err(e) => {
-            return Err(ConfigError::Parse {
+    // Piece by piece when the file allows, so no tree of the whole tag list
+    // is built; otherwise (or for the exact error) the whole file at once.
+    let pieces = pieces::split(&text);
+    // `sections`: the text that holds every section but the tag list.
+    let (mut parsed, sections) = match pieces.parse() {
+        Some(raw) => (raw, pieces.head.as_str()),
+        None => {
+            let raw = toml::from_str::<RawConfig>(&text).map_err(|e| ConfigError::Parse {
                 file: path.to_path_buf(),
                 diagnosis: diagnose::toml_error(&text, &e),
-            })
+            })?;
+            (raw, text.as_str())
         }
     };
     let env: config::Map<String, String> = env
@@ -123,7 +127,7 @@ pub fn load_raw_with_env(
     // without its tag list and the parsed list is put back afterwards.
     let plc = std::mem::take(&mut parsed.plc);
     drop(parsed);
-    let sections = toml::from_str::<overrides::Sections>(&text)
+    let sections = toml::from_str::<overrides::Sections>(sections)
         .map_err(|e| ConfigError::Parse {
             file: path.to_path_buf(),
             diagnosis: diagnose::toml_error(&text, &e),

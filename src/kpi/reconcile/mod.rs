@@ -38,8 +38,8 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use crate::config::KpiInput;
-use crate::sink::influxdb::encoder::{FieldValue, Point};
 use crate::kpi::recovery::G_PER_OZ;
+use crate::sink::influxdb::encoder::{FieldValue, Point};
 use balance::{BalanceError, Grid, METALS, STREAMS};
 
 pub const RECONCILED_MEASUREMENT: &str = "kpi_reconciled";

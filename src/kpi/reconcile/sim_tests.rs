@@ -15,8 +15,8 @@ use plantsim::truth::DayCalendar;
 use plantsim::{PeriodKind, Scenario};
 
 use crate::config::{self, KpiInput};
-use crate::sink::influxdb::encoder::{FieldValue, Point};
 use crate::kpi::KpiEngine;
+use crate::sink::influxdb::encoder::{FieldValue, Point};
 
 /// Plant seconds between the engine's scans.
 const SCAN_S: i64 = 10;
