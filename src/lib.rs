@@ -21,6 +21,7 @@ pub mod http;
 #[cfg(feature = "demo")]
 pub mod influxd;
 pub mod kpi;
+pub mod report;
 pub mod sample;
 pub mod source;
 pub mod spool;

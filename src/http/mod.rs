@@ -1,7 +1,8 @@
 //! `/metrics` (Prometheus text) and `/healthz` (200, or 503 with a JSON
-//! reason), for the plant's monitoring.
+//! reason), for the plant's monitoring; `/report`, the daily report page.
 pub mod health;
 pub mod metrics_catalog;
+pub mod report;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
