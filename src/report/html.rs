@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
-use super::data::{DayStatus, Pace, ReportData, Stop};
+use super::data::{DayStatus, MillState, Pace, ReportData, Stop};
 use super::svg::{self, escape};
 
 /// Stops listed by name; more are summarised in one line so the page
@@ -33,7 +33,7 @@ h2 { font-size: 12px; margin: 8px 0 3px; border-bottom: 1px solid #9e9e9e;
 table { border-collapse: collapse; width: 100%; }
 td, th { padding: 1px 6px 1px 0; text-align: left; vertical-align: top; }
 th { color: #616161; font-weight: normal; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 .muted { color: #757575; }
 footer { position: absolute; bottom: 7mm; left: 11mm; right: 11mm; color: #757575; font-size: 9px; }
 "#;
@@ -252,6 +252,10 @@ fn mill(b: &mut String, d: &ReportData) {
         d.end_ms,
         &hour_labels(d),
     ));
+    if d.mill.iter().all(|s| s.2 == MillState::NoData) {
+        b.push_str("<div class=\"muted\">No mill power data for this day: stops not known.</div>");
+        return;
+    }
     if d.stops.is_empty() {
         b.push_str("<div>No stops.</div>");
         return;

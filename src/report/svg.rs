@@ -166,8 +166,9 @@ pub fn recovery(raw: Option<f64>, reconciled: Option<(f64, Option<f64>)>) -> Str
         }
         let _ = write!(
             s,
-            r#"<circle cx="{:.1}" cy="24" r="4" fill="{BAR}"/>"#,
-            x(r)
+            r#"<circle cx="{:.1}" cy="24" r="4" fill="{BAR}"/><text x="{:.1}" y="27" font-size="9">reconciled</text>"#,
+            x(r),
+            x(r + ci.unwrap_or(0.0)) + 5.0
         );
     }
     s.push_str("</svg>");
