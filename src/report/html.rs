@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
-use super::data::{DayStatus, MillState, Pace, ReportData, Stop};
+use super::data::{DayStatus, Pace, ReportData};
+use super::mill::{MillState, Stop};
 use super::svg::{self, escape};
 
 /// Stops listed by name; more are summarised in one line so the page

@@ -7,12 +7,14 @@
 //! any past day can be reported and the page equals what was stored.
 pub mod data;
 pub mod html;
+pub mod mill;
 pub mod svg;
 
 use jiff::civil::Date;
 
-pub use data::{gather, last_closed_day, DayStatus, Figures, Reconciled, ReportData, Stop};
+pub use data::{gather, last_closed_day, DayStatus, Figures, Reconciled, ReportData};
 pub use html::render;
+pub use mill::{MillState, Stop};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

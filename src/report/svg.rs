@@ -3,7 +3,7 @@
 //! beyond the page's.
 use std::fmt::Write as _;
 
-use super::data::MillState;
+use super::mill::MillState;
 
 const OK: &str = "#2e7d32";
 const SHORT: &str = "#c62828";

@@ -63,7 +63,8 @@ async fn no_data_open_day_and_analyser_down_are_said_plainly() {
         ));
     }
     // 2026-03-12: closed, but no good assay all day: the engine left the
-    // Ag fields out. The mill stopped 09:00–09:45.
+    // Ag fields out. The mill stopped 09:00–09:45, then tripped 13 times
+    // for 10 min (15:00, 16:00, … 03:00): more stops than the page lists.
     let d12 = lima("2026-03-12", "07:00");
     lines.push(format!(
         "kpi_daily,site=caylloma,day=2026-03-12 ore_dry_t=702.4,ore_wet_t=744.5,throughput_tph=29.27,target_tpd=700,mill_availability_pct=96.9,target_oz_year=1900000,good_data_pct=41.7,totaliser_resets=0i {d12}"
@@ -77,7 +78,12 @@ async fn no_data_open_day_and_analyser_down_are_said_plainly() {
     }
     for m in (0..24 * 60).step_by(5) {
         let t = d12 + m * 60_000;
-        let kw = if (120..165).contains(&m) { 3.0 } else { 412.0 };
+        let trip = m >= 480 && m < 480 + 13 * 60 && (m - 480) % 60 < 10;
+        let kw = if (120..165).contains(&m) || trip {
+            3.0
+        } else {
+            412.0
+        };
         lines.push(format!(
             "ball_mill,site=caylloma,area=grinding,plc=grinding power_kw={kw} {t}"
         ));
@@ -121,8 +127,10 @@ async fn no_data_open_day_and_analyser_down_are_said_plainly() {
     assert!(down.text.contains("Ag head grade unknown"), "{}", down.text);
     assert!(down.text.contains("702.4 t") && down.text.contains("96.9 %"));
     assert!(
-        down.text.contains("1 stop(s), 45 min stopped")
-            && down.text.contains("1 09:00 09:45 45 min"),
+        down.text.contains("14 stop(s), 2 h 55 min stopped")
+            && down.text.contains("1 09:00 09:45 45 min")
+            && down.text.contains("10 23:00 23:10 10 min")
+            && down.text.contains("… and 4 more stop(s), 40 min in all."),
         "the mill stop with start, end and duration: {}",
         down.text
     );
