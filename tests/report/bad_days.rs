@@ -78,7 +78,7 @@ async fn no_data_open_day_and_analyser_down_are_said_plainly() {
     }
     for m in (0..24 * 60).step_by(5) {
         let t = d12 + m * 60_000;
-        let trip = m >= 480 && m < 480 + 13 * 60 && (m - 480) % 60 < 10;
+        let trip = (480..480 + 13 * 60).contains(&m) && (m - 480) % 60 < 10;
         let kw = if (120..165).contains(&m) || trip {
             3.0
         } else {
