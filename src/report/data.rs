@@ -69,10 +69,10 @@ pub struct Reconciled {
 pub enum Pace {
     /// `ag_oz_pace_year` as the engine stored it.
     Stored(f64),
-    /// Mean `kpi_daily` ounces of `days` closed days × 365.
+    /// Mean `kpi_daily` ounces of the closed `days` (day, oz) × 365.
     FromDaily {
         oz_year: f64,
-        days: usize,
+        days: Vec<(String, f64)>,
     },
     Unknown,
 }
@@ -247,7 +247,7 @@ impl Q {
     /// `kpi_daily` rows are stamped with their day's start.
     fn recent_daily_oz(&self) -> String {
         format!(
-            "SELECT \"ag_oz\" FROM \"kpi_daily\" WHERE \"site\" = {} AND time > {} AND time <= {}",
+            "SELECT \"ag_oz\", \"day\" FROM \"kpi_daily\" WHERE \"site\" = {} AND time > {} AND time <= {}",
             self.site,
             ns(self.start - (PACE_DAYS as i64) * DAY_MS),
             ns(self.start)
@@ -382,42 +382,66 @@ fn samples(series: &[Series]) -> Vec<(i64, f64)> {
     out
 }
 
-/// Tonnes per hour from the day's cumulative `ore_dry_t`: each hour's
-/// last value minus the last value before it. An hour without a row is
-/// `None`; the next hour with one carries the tonnes of the gap.
+/// Tonnes per hour from the day's cumulative `ore_dry_t`: the total at
+/// each hour boundary, interpolated between the rows either side (rows
+/// come every scan, not on the hour), minus the total at the hour before.
+/// An hour without a row is `None`; the last hour with rows of a day
+/// still open ends at its last row.
 fn hourly(series: &[Series], start: i64, end: i64) -> Vec<Option<f64>> {
     let hours = usize::try_from((end - start + HOUR_MS - 1) / HOUR_MS).unwrap_or(24);
-    let mut last_in: Vec<Option<f64>> = vec![None; hours];
-    for (ts, v) in samples(series) {
-        // A row stamped on the hour closes the hour before it.
-        let h = ((ts - start - 1).max(0) / HOUR_MS) as usize;
-        if let Some(slot) = last_in.get_mut(h.min(hours.saturating_sub(1))) {
-            *slot = Some(v);
+    let mut rows = vec![(start, 0.0)];
+    rows.extend(samples(series).into_iter().filter(|r| r.0 > start));
+    let at = |b: i64| -> Option<f64> {
+        let i = rows.partition_point(|r| r.0 < b);
+        match (i.checked_sub(1).and_then(|p| rows.get(p)), rows.get(i)) {
+            (_, Some(&(t, v))) if t == b => Some(v),
+            (Some(&(t0, v0)), Some(&(t1, v1))) => {
+                Some(v0 + (v1 - v0) * (b - t0) as f64 / (t1 - t0) as f64)
+            }
+            // Past the last row: a day still open, or the close.
+            (Some(&(t0, v0)), None) if b - t0 < HOUR_MS => Some(v0),
+            _ => None,
         }
-    }
-    let mut prev = 0.0;
-    last_in
-        .into_iter()
-        .map(|cum| {
-            cum.map(|c| {
-                let t = (c - prev).max(0.0);
-                prev = c;
-                t
-            })
+    };
+    (0..hours as i64)
+        .map(|h| {
+            let (b0, b1) = (start + h * HOUR_MS, (start + (h + 1) * HOUR_MS).min(end));
+            let has_rows = rows.iter().any(|r| r.0 > b0 && r.0 <= b1);
+            if !has_rows {
+                return None;
+            }
+            Some((at(b1)? - at(b0)?).max(0.0))
         })
         .collect()
 }
 
+/// Named by day, so the page shows what the mean is of (a partial first
+/// day of a new gateway drags the pace down, visibly).
 fn pace_from_daily(series: &[Series]) -> Pace {
-    let oz: Vec<f64> = samples(series).into_iter().map(|(_, v)| v).collect();
-    let recent = &oz[oz.len().saturating_sub(PACE_DAYS)..];
+    let mut rows: Vec<(i64, String, f64)> = Vec::new();
+    for s in series {
+        let (Some(ti), Some(oi)) = (s.column("time"), s.column("ag_oz")) else {
+            continue;
+        };
+        let di = s.column("day");
+        for r in &s.values {
+            let ts = r.get(ti).and_then(Value::as_i64);
+            let oz = r.get(oi).and_then(Value::as_f64);
+            let day = di.and_then(|i| r.get(i)).and_then(Value::as_str);
+            if let (Some(ts), Some(oz)) = (ts, oz) {
+                rows.push((ts, day.unwrap_or("?").to_string(), oz));
+            }
+        }
+    }
+    rows.sort_by_key(|r| r.0);
+    let recent = &rows[rows.len().saturating_sub(PACE_DAYS)..];
     if recent.is_empty() {
         return Pace::Unknown;
     }
-    let mean = recent.iter().sum::<f64>() / recent.len() as f64;
+    let mean = recent.iter().map(|r| r.2).sum::<f64>() / recent.len() as f64;
     Pace::FromDaily {
         oz_year: mean * 365.0,
-        days: recent.len(),
+        days: recent.iter().map(|r| (r.1.clone(), r.2)).collect(),
     }
 }
 
@@ -463,18 +487,27 @@ mod tests {
             tags: BTreeMap::new(),
             columns: vec!["time".into(), "ore_dry_t".into()],
             values: vec![
-                vec![Value::from(30 * M), Value::from(14.0)],
-                vec![Value::from(HOUR_MS), Value::from(29.0)],
-                vec![Value::from(HOUR_MS + 30 * M), Value::from(44.0)],
+                vec![Value::from(30 * M), Value::from(14.5)],
+                // 08:00 falls between these: 26.1 + 5.8 × 6/12 = 29.0
+                vec![Value::from(54 * M), Value::from(26.1)],
+                vec![Value::from(66 * M), Value::from(31.9)],
                 vec![Value::from(2 * HOUR_MS), Value::from(58.0)],
-                // hour 2 silent, hour 3 carries both
+                // hour 2 silent: no bar; hour 3 gets its share only
                 vec![Value::from(4 * HOUR_MS), Value::from(116.0)],
+                // an open day: the hour in progress so far
+                vec![Value::from(4 * HOUR_MS + 20 * M), Value::from(126.0)],
             ],
         };
         let h = hourly(&[series], 0, 24 * HOUR_MS);
         assert_eq!(h.len(), 24);
-        assert_eq!(&h[..4], &[Some(29.0), Some(29.0), None, Some(58.0)]);
-        assert!(h[4..].iter().all(Option::is_none));
+        let want = [Some(29.0), Some(29.0), None, Some(29.0), Some(10.0)];
+        for (i, (got, want)) in h.iter().zip(want).enumerate() {
+            match (got, want) {
+                (Some(g), Some(w)) => assert!((g - w).abs() < 1e-9, "hour {i}: {g} ≠ {w}"),
+                _ => assert_eq!(*got, want, "hour {i}"),
+            }
+        }
+        assert!(h[5..].iter().all(Option::is_none), "{h:?}");
     }
 
     #[test]
@@ -482,23 +515,23 @@ mod tests {
         let series = Series {
             name: "kpi_daily".into(),
             tags: BTreeMap::new(),
-            columns: vec!["time".into(), "ag_oz".into()],
+            columns: vec!["time".into(), "ag_oz".into(), "day".into()],
             values: (0..9)
                 .map(|i| {
                     vec![
                         Value::from(i * DAY_MS),
                         Value::from(if i < 2 { 0.0 } else { 5000.0 }),
+                        Value::from(format!("2026-03-{:02}", i + 1)),
                     ]
                 })
                 .collect(),
         };
-        assert_eq!(
-            pace_from_daily(&[series]),
-            Pace::FromDaily {
-                oz_year: 5000.0 * 365.0,
-                days: 7
-            }
-        );
+        let Pace::FromDaily { oz_year, days } = pace_from_daily(&[series]) else {
+            panic!("no pace")
+        };
+        assert_eq!(oz_year, 5000.0 * 365.0);
+        assert_eq!(days.len(), 7);
+        assert_eq!(days[0], ("2026-03-03".to_string(), 5000.0));
         assert_eq!(pace_from_daily(&[]), Pace::Unknown);
     }
 }

@@ -201,11 +201,18 @@ fn metallurgy(b: &mut String, d: &ReportData) {
         ));
     }
     b.push_str("</div><div style=\"flex:0 0 340px\">");
-    let (pace, source) = match d.pace {
-        Pace::Stored(p) => (Some(p), "ag_oz_pace_year: mean of the last (up to 7) closed days × 365".to_string()),
+    let (pace, source) = match &d.pace {
+        Pace::Stored(p) => (Some(*p), "ag_oz_pace_year: mean of the last (up to 7) closed days × 365".to_string()),
         Pace::FromDaily { oz_year, days } => (
-            Some(oz_year),
-            format!("no ag_oz_pace_year stored: mean kpi_daily ounces of the last {days} closed day(s) × 365"),
+            Some(*oz_year),
+            format!(
+                "no ag_oz_pace_year stored: mean kpi_daily ounces of the last {} closed day(s) × 365 ({})",
+                days.len(),
+                days.iter()
+                    .map(|(day, oz)| format!("{}: {oz:.0} oz", day.get(5..).unwrap_or(day)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         ),
         Pace::Unknown => (None, "unknown: no closed day with ounces".to_string()),
     };

@@ -24,7 +24,8 @@ use crate::common::influx::InfluxD;
 const SPEED: f64 = 1440.0;
 /// 07:00 Lima 2026-03-02 → 07:00 2026-03-03.
 const DAY: &str = "2026-03-02";
-const PLANT_START: &str = "2026-03-02T06:50:00-05:00";
+/// An hour early: 2.5 s wall for the gateway to start before the day does.
+const PLANT_START: &str = "2026-03-02T06:00:00-05:00";
 const SCREENSHOT: &str = "docs/report.png";
 
 /// The gateway process, killed on drop if a failed assertion leaves it.
@@ -75,7 +76,7 @@ async fn a_real_day_prints_on_one_a4_page_with_the_kpi_daily_numbers() {
     let scenario = dir.path().join("scenario.toml");
     std::fs::write(
         &scenario,
-        "[[event]]\nkind = \"mill_stop\"\noffset = \"3h\"\nduration = \"90m\"\n",
+        "[[event]]\nkind = \"mill_stop\"\noffset = \"3h50m\"\nduration = \"90m\"\n",
     )
     .unwrap();
     let sim = Simulator::start(SimOptions {
@@ -197,12 +198,35 @@ async fn a_real_day_prints_on_one_a4_page_with_the_kpi_daily_numbers() {
     ] {
         assert!(text.contains(&want), "rendered text lacks {want:?}: {text}");
     }
-    // Pace: ag_oz_pace_year where the engine stores it, else from the
-    // kpi_daily ounces (here the one closed day).
-    let pace = daily
+    // Pace: ag_oz_pace_year where the engine stores it, else the mean
+    // kpi_daily ounces of the last (up to 7) closed days × 365. Starting an
+    // hour early, the gateway also closed the last hour of 2026-03-01.
+    let pace = match daily
         .column("ag_oz_pace_year")
         .and_then(|i| daily.values[0][i].as_f64())
-        .unwrap_or(oz * 365.0);
+    {
+        Some(p) => p,
+        None => {
+            let rows = query
+                .query(&format!(
+                    "SELECT \"ag_oz\" FROM \"kpi_daily\" WHERE time <= {}",
+                    i128::from(start_ms) * 1_000_000
+                ))
+                .await
+                .unwrap();
+            let oz: Vec<f64> = rows[0]
+                .column_values("ag_oz")
+                .iter()
+                .filter_map(serde_json::Value::as_f64)
+                .collect();
+            let last = &oz[oz.len().saturating_sub(7)..];
+            assert!(
+                text.contains(&format!("last {} closed day(s)", last.len())),
+                "{text}"
+            );
+            last.iter().sum::<f64>() / last.len() as f64 * 365.0
+        }
+    };
     assert!(
         text.contains(&format!("({pace:.0} oz/yr)")),
         "pace {pace:.0}: {text}"
@@ -214,6 +238,17 @@ async fn a_real_day_prints_on_one_a4_page_with_the_kpi_daily_numbers() {
     let data = plantgw::report::gather(&query, kpi, &settings.site, DAY.parse().unwrap())
         .await
         .unwrap();
+    let hourly: f64 = data.hourly_t.iter().flatten().sum();
+    assert_eq!(
+        data.hourly_t.iter().flatten().count(),
+        24,
+        "{:?}",
+        data.hourly_t
+    );
+    assert!(
+        (hourly - dry).abs() / dry < 0.01,
+        "the hourly bars add up to {hourly:.1} t, kpi_daily {dry:.1} t"
+    );
     let stopped: i64 = data.stops.iter().map(|s| s.end_ms - s.start_ms).sum();
     let from_stops = 100.0 * (1.0 - stopped as f64 / (data.end_ms - data.start_ms) as f64);
     assert!(
