@@ -81,10 +81,11 @@ fn status(b: &mut String, d: &ReportData) {
         DayStatus::Open { as_of_ms } => {
             let _ = write!(
                 b,
-                "<div class=\"note\"><b>Day still open</b>: not closed yet, so these are the figures so far, as of {} {} (the latest kpi row). Final figures come when the day closes at {}.</div>",
+                "<div class=\"note\"><b>Day still open</b> (no kpi_daily row yet): these are the figures so far, as of {} {} (the latest kpi row). Final figures come when the day closes at {}; if that time has passed, the gateway did not close the day, and <code>plantgw kpi --day {} --write</code> closes it from the raw series.</div>",
                 escape(&date_of(&d.tz, as_of_ms)),
                 local(&d.tz, as_of_ms),
-                local(&d.tz, d.end_ms)
+                local(&d.tz, d.end_ms),
+                d.day
             );
         }
         DayStatus::NoData => {
