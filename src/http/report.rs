@@ -72,8 +72,9 @@ async fn answer(source: Option<ReportSource>, uri: &Uri) -> Response {
             (StatusCode::NOT_FOUND, format!("{e}\n")).into_response()
         }
         Err(e) => {
-            tracing::warn!(error = %e, "daily report failed");
-            (StatusCode::BAD_GATEWAY, format!("{e}\n")).into_response()
+            let why = e.chain();
+            tracing::warn!(error = %why, "daily report failed");
+            (StatusCode::BAD_GATEWAY, format!("{why}\n")).into_response()
         }
     }
 }

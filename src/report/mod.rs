@@ -10,20 +10,32 @@ pub mod html;
 pub mod mill;
 pub mod svg;
 
-use jiff::civil::Date;
-
 pub use data::{gather, last_closed_day, DayStatus, Figures, Reconciled, ReportData};
 pub use html::render;
 pub use mill::{MillState, Stop};
 
+/// The causes are `source()`s, not repeated in the message: print the
+/// chain (`{:#}` of anyhow, or [`ReportError::chain`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("report query: {0}")]
+    #[error("report query")]
     Query(#[from] crate::historian::QueryError),
-    #[error("production calendar: {0}")]
+    #[error("production calendar")]
     Calendar(#[from] crate::kpi::KpiError),
     #[error("no closed production day found in InfluxDB for site {site}")]
     NoClosedDay { site: String },
-    #[error("bad time in the report for {day}: {reason}")]
-    Time { day: Date, reason: String },
+}
+
+impl ReportError {
+    /// This error and its causes, `: `-separated.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            out.push_str(": ");
+            out.push_str(&c.to_string());
+            cause = c.source();
+        }
+        out
+    }
 }
