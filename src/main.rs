@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "demo")]
         Command::Demo(args) => cmd::demo::run(args),
         Command::Kpi { config, day, write } => cmd::kpi::run(&config.config, day, write),
+        Command::Report { config, day, out } => cmd::report::run(&config.config, day, &out),
         Command::Tags { command } => cmd::tags::run(&command),
         Command::Dashboards { config, out } => cmd::dashboards::run(&config.config, &out),
     }

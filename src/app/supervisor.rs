@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::http::{self, Health};
 use crate::kpi::KpiHandle;
 use crate::pipeline::SharedSpool;
+use crate::report;
 use crate::sink::influxdb::InfluxClient;
 
 /// How long an orderly stop may take after a task failed; past it the
@@ -38,9 +39,11 @@ impl HttpServer {
         listen: SocketAddr,
         health: &Arc<Health>,
         watch: &Watch,
+        report: Option<report::route::ReportSource>,
     ) -> Result<Self, AppError> {
         let cancel = CancellationToken::new();
-        let router = http::router(http::prometheus(), health.clone());
+        let router =
+            http::router(http::prometheus(), health.clone()).merge(report::route::routes(report));
         let (addr, handle) = http::serve(listen, router, cancel.clone()).await?;
         let task = Critical::spawn("http server", watch, async move {
             handle.await.map_err(|e| e.to_string())
@@ -107,7 +110,15 @@ impl Supervisor {
         tokio::spawn(crate::check::warn_field_type_conflicts(settings.clone()));
         let health = Arc::new(Health::default());
         let http = match settings.http_listen {
-            Some(addr) => Some(HttpServer::bind(addr, &health, &watch).await?),
+            Some(addr) => Some(
+                HttpServer::bind(
+                    addr,
+                    &health,
+                    &watch,
+                    report::route::ReportSource::new(&settings),
+                )
+                .await?,
+            ),
             None => None,
         };
         let parts = Parts {
@@ -214,7 +225,15 @@ impl Supervisor {
         };
         if next.http_listen != self.http.as_ref().map(|h| h.listen) {
             prepared.http = Some(match next.http_listen {
-                Some(addr) => Some(HttpServer::bind(addr, &self.health, &self.watch).await?),
+                Some(addr) => Some(
+                    HttpServer::bind(
+                        addr,
+                        &self.health,
+                        &self.watch,
+                        report::route::ReportSource::new(&next),
+                    )
+                    .await?,
+                ),
                 None => None,
             });
         }

@@ -69,6 +69,20 @@ pub enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// Write a production day's report: one HTML page (inline SVG, prints on one A4 sheet).
+    ///
+    /// Read from InfluxDB, so any past day works; a day still open, a day
+    /// without data or without assays is said so on the page.
+    Report {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Production day, YYYY-MM-DD (the day starting at kpi.day_start local time).
+        #[arg(long)]
+        day: jiff::civil::Date,
+        /// The HTML file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Write the Grafana dashboards for a configuration.
     ///
     /// The plant overview, one dashboard per PLC area with every configured

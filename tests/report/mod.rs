@@ -1,0 +1,3 @@
+mod bad_days;
+mod chromium;
+mod day;
