@@ -133,22 +133,24 @@ async fn a_real_day_prints_on_one_a4_page_with_the_kpi_daily_numbers() {
     );
     assert!(dry > 600.0, "a normal day mills ~700 t: {dry}");
 
-    // The metallurgical balance of [kpi.reconcile], as its writer stores it.
-    let (rec_r, rec_ci, oz_r, oz_ci) = (rec - 1.37, 1.12, oz * (rec - 1.37) / rec, 96.0);
-    let start_ms = "2026-03-02T07:00:00-05:00"
-        .parse::<Timestamp>()
-        .unwrap()
-        .as_millisecond();
-    let line = format!(
-        "kpi_reconciled,site=caylloma,day={DAY} ag_recovery_pct={rec_r},ag_recovery_ci95_pp={rec_ci},ag_oz={oz_r},ag_oz_ci95={oz_ci},chi2=1.84,dof=3,p_value=0.606,gross_error=\"\" {start_ms}"
+    // The metallurgical balance of [kpi.reconcile], written by the gateway
+    // when it closed the day.
+    let rq = format!(r#"SELECT * FROM "kpi_reconciled" WHERE "day"='{DAY}'"#);
+    let reconciled = crate::common::eventually(Duration::from_secs(30), "kpi_reconciled row", || async {
+        query.query(&rq).await.ok()?.into_iter().next()
+    })
+    .await;
+    let rcol = |name: &str| {
+        reconciled
+            .column(name)
+            .and_then(|i| reconciled.values[0][i].as_f64())
+            .unwrap_or_else(|| panic!("kpi_reconciled {DAY} has no {name}: {reconciled:?}"))
+    };
+    let (rec_r, rec_ci, oz_r) = (
+        rcol("ag_recovery_pct"),
+        rcol("ag_recovery_ci95_pp"),
+        rcol("ag_oz"),
     );
-    let resp = crate::common::influx::http_client()
-        .post(format!("{}/write?db=plant&precision=ms", influx.url))
-        .body(line)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 204, "kpi_reconciled write");
 
     // The gateway serves the same page: by day, and as the last closed day.
     let (status, by_day) = get(&format!("http://{http}/report?day={DAY}")).await;
