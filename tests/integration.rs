@@ -5,4 +5,5 @@ mod historian;
 mod kpi;
 mod ops;
 mod reliability;
+mod transport;
 mod workspace;

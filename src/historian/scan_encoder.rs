@@ -495,6 +495,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             max_gap: 0,
             tags,
+            link: Default::default(),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::common::pymodbus::PymodbusPlc;
 const SCAN_MS: i64 = 500;
 
 /// (table, address, type, order, extra keys, field, expected JSON value)
-fn tags() -> Vec<(
+pub(crate) fn tags() -> Vec<(
     &'static str,
     u16,
     &'static str,
@@ -236,9 +236,16 @@ timeout_ms = 1000
 "#,
         spool.display()
     );
+    s.push_str(&tag_tables("fixture_dev"));
+    s
+}
+
+/// The `[[plc.tag]]` tables of [`tags`], all of equipment `equipment`.
+pub(crate) fn tag_tables(equipment: &str) -> String {
+    let mut s = String::new();
     for (table, address, ty, order, extra, field, _) in tags() {
         s.push_str(&format!(
-            "\n[[plc.tag]]\nname = \"{field}\"\nequipment = \"fixture_dev\"\ntable = \"{table}\"\naddress = {address}\ntype = \"{ty}\"\n"
+            "\n[[plc.tag]]\nname = \"{field}\"\nequipment = \"{equipment}\"\ntable = \"{table}\"\naddress = {address}\ntype = \"{ty}\"\n"
         ));
         if !order.is_empty() {
             s.push_str(&format!("order = \"{order}\"\n"));

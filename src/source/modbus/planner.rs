@@ -52,11 +52,26 @@ pub fn plan(tags: &[Tag], max_gap: u16) -> PollPlan {
     plan_subset(tags, 0..tags.len(), max_gap)
 }
 
+/// [`plan`] for a device that takes at most `max_registers` registers per
+/// request (bits keep the protocol's limit).
+pub fn plan_limited(tags: &[Tag], max_gap: u16, max_registers: u16) -> PollPlan {
+    plan_within(tags, 0..tags.len(), max_gap, max_registers)
+}
+
 /// Plans reads for a subset of tags, e.g. to split a block that failed.
 pub fn plan_subset(
     tags: &[Tag],
     subset: impl IntoIterator<Item = usize>,
     max_gap: u16,
+) -> PollPlan {
+    plan_within(tags, subset, max_gap, MAX_REGISTERS)
+}
+
+fn plan_within(
+    tags: &[Tag],
+    subset: impl IntoIterator<Item = usize>,
+    max_gap: u16,
+    max_registers: u16,
 ) -> PollPlan {
     let mut order: Vec<usize> = subset.into_iter().filter(|&i| i < tags.len()).collect();
     order.sort_by_key(|&i| (tags[i].table, tags[i].address, tags[i].count, i));
@@ -71,7 +86,12 @@ pub fn plan_subset(
             let same_table = b.table == t.table;
             let gap_ok = start <= b.end() + u32::from(max_gap);
             let new_end = end.max(b.end());
-            let size_ok = new_end - u32::from(b.start) <= u32::from(limit(t.table));
+            let cap = if t.table.is_bits() {
+                MAX_BITS
+            } else {
+                max_registers.min(MAX_REGISTERS)
+            };
+            let size_ok = new_end - u32::from(b.start) <= u32::from(cap);
             if same_table && gap_ok && size_ok {
                 // new_end - start ≤ limit ≤ 2000, so it fits in u16.
                 b.count = (new_end - u32::from(b.start)) as u16;

@@ -20,9 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::decode::{decode_bit_tag, decode_register_tag};
 use super::link::{BlockData, Link, LinkError};
-use super::planner::{plan, ReadBlock};
+use super::planner::{plan_limited, ReadBlock};
 use super::schedule::Schedule;
-use super::transport::{self, Transport};
+use super::transport::{self, Lines, Transport};
 use crate::config::Plc;
 use crate::sample::{Quality, Reading, Scan, ScanStatus};
 
@@ -149,13 +149,27 @@ impl Poller {
         Self::with_transport(plc, transport, clock, tx)
     }
 
+    /// A poller on its place in `lines`: PLCs naming one connection share it.
+    pub fn on_lines(
+        plc: Arc<Plc>,
+        lines: &Lines,
+        clock: PlantClock,
+        tx: mpsc::Sender<Scan>,
+    ) -> Self {
+        let transport = lines.for_plc(&plc);
+        Self::with_transport(plc, transport, clock, tx)
+    }
+
     pub fn with_transport(
         plc: Arc<Plc>,
         transport: Box<dyn Transport>,
         clock: PlantClock,
         tx: mpsc::Sender<Scan>,
     ) -> Self {
-        let schedule = Schedule::new(plan(&plc.tags, plc.max_gap), plc.scan);
+        let schedule = Schedule::new(
+            plan_limited(&plc.tags, plc.max_gap, plc.link.max_registers),
+            plc.scan,
+        );
         Poller {
             plc,
             schedule,
@@ -461,6 +475,7 @@ mod tests {
             timeout: Duration::from_millis(200),
             max_gap: 0,
             tags: Vec::new(),
+            link: Default::default(),
         };
         Poller::new(Arc::new(plc), clock, mpsc::channel(1).0)
     }
