@@ -141,13 +141,6 @@ fn check_layout(at: &At, t: &TagConfig, count: u16, issues: &mut Issues) {
             ),
         );
     }
-    if dt == DataType::String && t.order.is_some() {
-        at.add(
-            issues,
-            "order",
-            "strings are read high byte first; order does not apply",
-        );
-    }
     if u32::from(t.address) + u32::from(count) > 65536 {
         at.add(
             issues,
