@@ -211,6 +211,8 @@ fn line_plan(p: &Plc, all: &[Plc]) -> LinePlan {
 
 #[derive(Debug, Serialize)]
 pub struct RequestPlan {
+    /// The scan class: how often this request is sent.
+    pub scan_ms: u64,
     pub table: &'static str,
     pub start: u16,
     pub count: u16,
@@ -235,6 +237,8 @@ pub fn report(s: &Settings) -> CheckReport {
                 .blocks
                 .iter()
                 .map(|b| RequestPlan {
+                    scan_ms: p.scan.as_millis() as u64
+                        * u64::from(b.tags.first().map_or(1, |&i| p.tags[i].scan_every)),
                     table: b.table.as_str(),
                     start: b.start,
                     count: b.count,
@@ -348,7 +352,13 @@ impl CheckReport {
                 l.max_registers
             );
             let _ = writeln!(o, "  {:<9} {:>5} {:>5}  tags", "table", "start", "count");
+            let mut class = p.scan_ms;
             for r in &p.requests {
+                // The plan is grouped by scan class, the PLC's own first.
+                if r.scan_ms != class {
+                    class = r.scan_ms;
+                    let _ = writeln!(o, "  scan class {class} ms:");
+                }
                 let _ = writeln!(
                     o,
                     "  {:<9} {:>5} {:>5}  {}",

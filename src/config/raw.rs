@@ -300,6 +300,9 @@ pub struct TagConfig {
     /// …or when this many milliseconds passed since the last write
     /// (heartbeat); needs `deadband`. Default 60000 with a deadband.
     pub max_interval_ms: Option<u64>,
+    /// A slower scan class for this tag: read every `scan_ms` milliseconds,
+    /// a multiple of the PLC's `scan_ms`. Default: every PLC scan.
+    pub scan_ms: Option<u64>,
     /// Lower end of the plausible range in engineering units; below it the
     /// value is `out_of_range` and not written. Default: none.
     pub min: Option<f64>,

@@ -220,6 +220,9 @@ pub struct Tag {
     pub max_interval: Option<Duration>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// Read in one PLC scan of this many (`[[plc.tag]] scan_ms` ÷ the
+    /// PLC's); 1 = every scan.
+    pub scan_every: u32,
 }
 
 impl Tag {
@@ -242,6 +245,7 @@ impl Tag {
             max_interval: None,
             min: None,
             max: None,
+            scan_every: 1,
         }
     }
 

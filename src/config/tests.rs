@@ -407,3 +407,20 @@ fn tcp_plcs_on_one_address_share_it_and_must_agree_on_transport() {
     ));
     assert!(e.contains("plc[1].transport"), "{e}");
 }
+
+#[test]
+fn a_tag_scan_class_is_a_multiple_of_the_plc_scan() {
+    let (_d, path) = write(&with_tag(
+        "table = \"holding\"\naddress = 40\ntype = \"u16\"\nscan_ms = 5000",
+    ));
+    let s = load(&path).unwrap();
+    assert_eq!(s.plcs[0].tags[1].scan_every, 5);
+    assert_eq!(s.plcs[0].tags[0].scan_every, 1);
+    let e = error_of(&with_tag(
+        "table = \"holding\"\naddress = 40\ntype = \"u16\"\nscan_ms = 1500",
+    ));
+    assert!(
+        e.contains("plc[0].tag[1].scan_ms") && e.contains("not a whole multiple"),
+        "{e}"
+    );
+}

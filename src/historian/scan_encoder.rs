@@ -482,6 +482,7 @@ mod tests {
             max_interval: max_interval_ms.map(Duration::from_millis),
             min: None,
             max: None,
+            scan_every: 1,
         }
     }
 

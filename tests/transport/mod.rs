@@ -4,4 +4,5 @@
 mod bad_line;
 mod peers;
 mod rtu_e2e;
+mod scan_classes;
 mod shared_line;

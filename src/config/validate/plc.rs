@@ -100,6 +100,8 @@ fn validate(i: usize, p: &PlcConfig, issues: &mut Issues) -> Option<Plc> {
     let area: Arc<str> = Arc::from(p.area.as_str());
     let tags = validate_tags(i, p, &plc_name, &area, issues);
     overlap::check(i, &tags, issues);
+    let mut tags = tags;
+    scan_classes(i, p, &mut tags, issues);
     for (j, t) in &tags {
         if !t.table.is_bits() && t.count > link.max_registers {
             issues.add(
@@ -134,6 +136,30 @@ fn check_identity(k: &impl Fn(&str) -> String, p: &PlcConfig, issues: &mut Issue
     for (f, v) in [("name", &p.name), ("area", &p.area)] {
         if let Err(e) = names::check_tag_value(v) {
             issues.add(k(f), e.to_string());
+        }
+    }
+}
+
+/// `[[plc.tag]] scan_ms`: a whole multiple of the PLC's scan.
+fn scan_classes(i: usize, p: &PlcConfig, tags: &mut [(usize, Tag)], issues: &mut Issues) {
+    for (j, t) in tags.iter_mut() {
+        let Some(ms) = p.tag.get(*j).and_then(|raw| raw.scan_ms) else {
+            continue;
+        };
+        let every = if p.scan_ms > 0 && ms % p.scan_ms == 0 {
+            u32::try_from(ms / p.scan_ms).ok().filter(|&n| n >= 1)
+        } else {
+            None
+        };
+        match every {
+            Some(n) => t.scan_every = n,
+            None => issues.add(
+                format!("plc[{i}].tag[{j}].scan_ms"),
+                format!(
+                    "{ms} is not a whole multiple of the PLC's scan_ms = {}",
+                    p.scan_ms
+                ),
+            ),
         }
     }
 }

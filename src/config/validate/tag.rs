@@ -246,5 +246,7 @@ fn build(t: &TagConfig, plc: &Arc<str>, area: &Arc<str>, count: u16) -> Tag {
             .map(|_| Duration::from_millis(t.max_interval_ms.unwrap_or(DEFAULT_MAX_INTERVAL_MS))),
         min: t.min,
         max: t.max,
+        // Set against the PLC's scan by the PLC's validation.
+        scan_every: 1,
     }
 }

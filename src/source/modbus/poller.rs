@@ -51,6 +51,8 @@ pub struct Poller {
     /// when it began, so codes do not flap between attempts and waits.
     outage: Option<Vec<Quality>>,
     last_ts_ms: i64,
+    /// Scans so far: a tag of scan class n is read when n divides it.
+    scans: u64,
 }
 
 /// What one scan saw.
@@ -70,6 +72,8 @@ struct Pass {
     gave_up: Option<Quality>,
     /// Blocks tried.
     tried: usize,
+    /// This scan's number, for the scan classes.
+    scan_no: u64,
     error: Option<LinkError>,
 }
 
@@ -93,6 +97,7 @@ impl Pass {
             refused: Vec::new(),
             gave_up: None,
             tried: 0,
+            scan_no: 0,
             error: None,
         }
     }
@@ -121,6 +126,11 @@ impl Pass {
             }
         })
     }
+}
+
+/// Whether a tag of scan class `every` is read in scan `scan_no`.
+fn is_due(every: u32, scan_no: u64) -> bool {
+    scan_no % u64::from(every.max(1)) == 0
 }
 
 /// The code the tags of a block get for a failed request.
@@ -183,6 +193,7 @@ impl Poller {
             was_up: None,
             outage: None,
             last_ts_ms: i64::MIN,
+            scans: 0,
         }
     }
 
@@ -222,7 +233,10 @@ impl Poller {
     pub async fn scan_once(&mut self) -> Scan {
         let begun = (Instant::now(), self.clock.now());
         let plc = self.plc.clone();
+        let scan_no = self.scans;
+        self.scans = self.scans.wrapping_add(1);
         let mut pass = Pass::new(&plc);
+        pass.scan_no = scan_no;
         let waiting = self.link.is_none() && begun.0 < self.retry_at;
         if !waiting {
             self.read_blocks(&plc, &mut pass).await;
@@ -244,6 +258,12 @@ impl Poller {
             }
         }
         let (started, at) = pass.first_request.unwrap_or(begun);
+        if plc.tags.iter().any(|t| t.scan_every > 1) {
+            // Tags of a slower class not due in this scan are not in it:
+            // no value, and no quality either.
+            let mut due = plc.tags.iter().map(|t| is_due(t.scan_every, scan_no));
+            pass.readings.retain(|_| due.next().unwrap_or(true));
+        }
         pass.status.connected = up;
         pass.status.duration = started.elapsed();
         record_metrics(&plc.name, &pass.status);
@@ -265,6 +285,15 @@ impl Poller {
         }
         let mut timeouts_in_row = 0;
         for bi in self.schedule.due(now) {
+            let every = self
+                .schedule
+                .block(bi)
+                .tags
+                .first()
+                .map_or(1, |&i| plc.tags[i].scan_every);
+            if !is_due(every, pass.scan_no) {
+                continue;
+            }
             if self.link.is_none() {
                 match Link::connect(self.transport.as_ref(), plc.timeout).await {
                     Ok(link) => self.link = Some(link),
