@@ -37,7 +37,7 @@ type = "u16"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_frames_and_a_missing_device_get_codes_and_spare_the_healthy_unit() {
     let pty = Pty::open();
-    let _units = RtuUnits::serial(&pty.bus_end, "1,2:crc,3:foreign,4:garbage");
+    let _units = RtuUnits::serial(&pty.bus_end, "1,2:crc,3:foreign,4:garbage,6:busy");
     let influx = InfluxD::start();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.toml");
@@ -51,6 +51,7 @@ async fn broken_frames_and_a_missing_device_get_codes_and_spare_the_healthy_unit
             plc("foreign", 3, &pty.gateway_end),
             plc("garbage", 4, &pty.gateway_end),
             plc("unplugged", 1, &missing),
+            plc("busy", 6, &pty.gateway_end),
         ],
     );
     std::fs::write(&path, text).unwrap();
@@ -103,6 +104,17 @@ async fn broken_frames_and_a_missing_device_get_codes_and_spare_the_healthy_unit
         .unwrap();
     assert_eq!(last[0].values[0][1], json!(54321));
     assert_eq!(code("healthy").await, Some(json!("good")));
+    // A unit busy on every other request is asked again within the scan:
+    // its tags never show the exception.
+    let busy = query
+        .query(r#"SELECT "code" FROM "tag_quality" WHERE "plc"='busy'"#)
+        .await
+        .unwrap();
+    let codes: Vec<_> = busy
+        .first()
+        .map(|s| s.values.iter().map(|r| r[1].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(codes, [json!("good")], "quality codes of the busy unit");
 
     let (status, log) = gw.stop(Duration::from_secs(20));
     assert!(status.success(), "plantgw run exited {status}:\n{log}");

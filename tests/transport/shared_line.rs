@@ -81,11 +81,16 @@ async fn a_silent_unit_costs_the_shared_line_only_its_own_timeouts() {
     let values = &rows.first().expect("talker's plc_status rows").values;
     let first = values[0][0].as_i64().unwrap();
     let last = values[values.len() - 1][0].as_i64().unwrap();
-    let scheduled = (last - first) / SCAN_MS + 1;
+    // Stamps are taken at the first request, so they jitter around the grid.
+    let scheduled = (last - first + SCAN_MS / 2) / SCAN_MS + 1;
     let good = values
         .iter()
         .filter(|r| r[1] == json!(true) && r[2] == json!(0))
         .count() as i64;
+    eprintln!(
+        "talker beside a silent unit: {good} good scans of {scheduled} ({:.1} %)",
+        good as f64 * 100.0 / scheduled as f64
+    );
     assert!(
         scheduled >= 40,
         "only {scheduled} scans in the run: the test did not run long enough"
