@@ -68,11 +68,11 @@ async fn broken_frames_and_a_missing_device_get_codes_and_spare_the_healthy_unit
         }
     };
     for (plc, want) in [
-        // A frame that fails its CRC is never decoded: the request times out.
-        ("bad_crc", "timeout"),
+        // Bytes came but no frame with a valid CRC: not a silent unit.
+        ("bad_crc", "comm_failure"),
         // Another unit's frame is refused on its address byte.
         ("foreign", "comm_failure"),
-        ("garbage", "timeout"),
+        ("garbage", "comm_failure"),
         ("unplugged", "comm_failure"),
     ] {
         let got = crate::common::eventually(
@@ -119,7 +119,12 @@ async fn broken_frames_and_a_missing_device_get_codes_and_spare_the_healthy_unit
     let (status, log) = gw.stop(Duration::from_secs(20));
     assert!(status.success(), "plantgw run exited {status}:\n{log}");
     assert!(!log.contains("panicked"), "a panic on bad input:\n{log}");
-    for line in ["line cannot be opened", "ttyUSB9", "answer discarded"] {
+    for line in [
+        "line cannot be opened",
+        "ttyUSB9",
+        "answer discarded",
+        "no frame with a valid CRC",
+    ] {
         assert!(log.contains(line), "no log line with {line:?}:\n{log}");
     }
 }

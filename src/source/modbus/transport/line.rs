@@ -22,7 +22,7 @@ use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{Request, Response, Slave};
 
 use super::context::{answer, coils, discrete_inputs, holding_registers, input_registers};
-use super::rtu::Opener;
+use super::rtu::{Opener, Received};
 use super::{BoxFuture, Connection, Exception, LinkError, ReadResult, Transport};
 use crate::config::{LinkKind, Plc, Table};
 
@@ -107,7 +107,7 @@ fn spawn(plc: &Plc) -> LineHandle {
 }
 
 async fn run(opener: Opener, pause: Duration, mut jobs: mpsc::Receiver<Job>) {
-    let mut ctx: Option<Context> = None;
+    let mut ctx: Option<(Context, Received)> = None;
     let mut free_at = Instant::now();
     let mut open_failed = false;
     while let Some(job) = jobs.recv().await {
@@ -120,14 +120,14 @@ async fn run(opener: Opener, pause: Duration, mut jobs: mpsc::Receiver<Job>) {
         // The poller may have given up meanwhile; its answer is dropped.
         let _ = job.reply.send(answer);
     }
-    if let Some(mut c) = ctx {
+    if let Some((mut c, _)) = ctx {
         let _ = c.disconnect().await;
     }
 }
 
 async fn call(
     opener: &Opener,
-    ctx: &mut Option<Context>,
+    ctx: &mut Option<(Context, Received)>,
     open_failed: &mut bool,
     job: &Job,
 ) -> Answer {
@@ -136,7 +136,7 @@ async fn call(
             "unit 0 is broadcast on a serial line; not sent".into(),
         ));
     }
-    let c = match ctx {
+    let (c, received) = match ctx {
         Some(c) => c,
         None => match tokio::time::timeout(job.timeout, opener.open()).await {
             Ok(Ok(c)) => {
@@ -155,10 +155,22 @@ async fn call(
         },
     };
     c.set_slave(Slave(job.unit));
+    let before = received.get();
     let result = tokio::time::timeout(job.timeout, c.call(job.request.clone())).await;
     let answer = match result {
         Ok(Ok(Ok(response))) => return Ok(Ok(response)),
         Ok(Ok(Err(exception))) => return Ok(Err(Exception(u8::from(exception)))),
+        Err(_) if received.get() > before => {
+            let bytes = received.get() - before;
+            tracing::warn!(
+                line = %opener, unit = job.unit, bytes,
+                "bytes arrived but no frame with a valid CRC (noise, a CRC error, or a wrong baud rate or parity); re-making the line"
+            );
+            Err(LinkError::Protocol(format!(
+                "{bytes} bytes arrived within {:?} but no frame with a valid CRC",
+                job.timeout
+            )))
+        }
         Err(_) => {
             tracing::debug!(line = %opener, unit = job.unit, timeout = ?job.timeout, "no answer; re-making the line");
             Err(LinkError::Timeout(job.timeout))
@@ -173,7 +185,7 @@ async fn call(
         }
     };
     // Out of step: whatever arrives late belongs to no request.
-    if let Some(mut c) = ctx.take() {
+    if let Some((mut c, _)) = ctx.take() {
         let _ = tokio::time::timeout(Duration::from_millis(100), c.disconnect()).await;
     }
     answer

@@ -5,7 +5,7 @@
 //! ([`Connection`]).
 //!
 //! Modbus TCP to a PLC alone on its address is [`tcp`]: its own
-//! connection. Everything else goes over a line ([`line`]): one task per
+//! connection. Everything else goes over a line (`line.rs`): one task per
 //! connection, shared by every `[[plc]]` naming the same address (tcp,
 //! rtu_over_tcp) or serial device (rtu), which sends their requests one at
 //! a time; `rtu.rs` opens what the line runs on. `poller.rs` and the

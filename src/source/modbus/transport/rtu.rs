@@ -3,6 +3,12 @@
 //! the requests, checks each answer's CRC and unit address (RTU) or
 //! transaction and unit ids (TCP).
 use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use tokio::net::TcpStream;
 use tokio_modbus::client::Context;
@@ -47,22 +53,88 @@ impl Opener {
         !matches!(self, Opener::Tcp(_))
     }
 
-    /// A client context for unit 1; the line sets each request's unit.
-    pub async fn open(&self) -> Result<Context, LinkError> {
-        match self {
+    /// A client context for unit 1 (the line sets each request's unit),
+    /// and the count of bytes received on it.
+    pub async fn open(&self) -> Result<(Context, Received), LinkError> {
+        let received = Received::default();
+        let ctx = match self {
             Opener::Tcp(address) => {
-                let stream = tcp(address).await?;
-                Ok(tokio_modbus::client::tcp::attach_slave(stream, Slave(1)))
+                let stream = Counted::new(tcp(address).await?, &received);
+                tokio_modbus::client::tcp::attach_slave(stream, Slave(1))
             }
             Opener::RtuOverTcp(address) => {
-                let stream = tcp(address).await?;
-                Ok(tokio_modbus::client::rtu::attach_slave(stream, Slave(1)))
+                let stream = Counted::new(tcp(address).await?, &received);
+                tokio_modbus::client::rtu::attach_slave(stream, Slave(1))
             }
             Opener::Serial { device, line } => {
-                let port = serial(device, line)?;
-                Ok(tokio_modbus::client::rtu::attach_slave(port, Slave(1)))
+                let port = Counted::new(serial(device, line)?, &received);
+                tokio_modbus::client::rtu::attach_slave(port, Slave(1))
             }
+        };
+        Ok((ctx, received))
+    }
+}
+
+/// Bytes received on a connection so far. A request that got bytes but no
+/// frame with a valid CRC met noise, garbage or a wrong baud rate, not a
+/// silent unit, and is reported as such.
+#[derive(Debug, Clone, Default)]
+pub struct Received(Arc<AtomicU64>);
+
+impl Received {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A stream that counts what it reads into a [`Received`].
+#[derive(Debug)]
+struct Counted<S> {
+    inner: S,
+    received: Received,
+}
+
+impl<S> Counted<S> {
+    fn new(inner: S, received: &Received) -> Counted<S> {
+        Counted {
+            inner,
+            received: received.clone(),
         }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let got = buf.filled().len().saturating_sub(before) as u64;
+        self.received.0.fetch_add(got, Ordering::Relaxed);
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
