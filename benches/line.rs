@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use plantgw::config::{DataType, Plc, Table, Tag, TagId};
-use plantgw::historian::{encode_point, FieldValue, Point, ScanEncoder};
 use plantgw::sample::{Quality, Reading, Scan, ScanStatus, Value};
+use plantgw::sink::influxdb::{encode_point, FieldValue, Point, ScanEncoder};
 
 /// A grinding-PLC-like configuration: `n` tags over 20 equipment, mostly
 /// floats, some integers, bools and strings.

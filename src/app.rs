@@ -30,8 +30,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Influx, InfluxTarget, Settings};
-use crate::historian::pipeline::{PipelineError, SharedSpool};
 use crate::http::{self, Health};
+use crate::pipeline::{PipelineError, SharedSpool};
 
 pub use pollers::FaultHook;
 use supervisor::Supervisor;
@@ -45,7 +45,7 @@ pub enum AppError {
         source: crate::spool::SpoolError,
     },
     #[error("InfluxDB client: {0}")]
-    Influx(#[from] crate::historian::HistorianError),
+    Influx(#[from] crate::sink::influxdb::SetupError),
     #[error(transparent)]
     Http(#[from] http::BindError),
     #[error("historian: {0}")]
@@ -72,7 +72,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             drain_grace: Duration::from_secs(10),
-            status_interval: crate::historian::self_status::DEFAULT_INTERVAL,
+            status_interval: crate::pipeline::self_status::DEFAULT_INTERVAL,
             poller_fault: None,
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{DataType, InfluxTarget, LinkKind, Plc, Settings, Tag};
-use crate::historian::QueryClient;
+use crate::sink::influxdb::QueryClient;
 use crate::source::modbus::planner::{lower_bound, plan_limited};
 
 #[derive(Debug, Serialize)]

@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, AppError, RunOptions};
 use crate::config::{self, ConfigError, InfluxTarget, Settings};
-use crate::historian::{HistorianError, QueryClient, QueryError};
 use crate::influxd::{Influxd, InfluxdError};
+use crate::sink::influxdb::{QueryClient, QueryError, SetupError};
 
 /// The shipped configuration the demo runs when given none.
 pub const DEFAULT_CONFIG: &str = "config/caylloma.toml";
@@ -30,7 +30,8 @@ pub struct DemoOptions {
     pub config: PathBuf,
     /// Plant clock speed (720 = a production day in 2 minutes).
     pub speed: f64,
-    /// Plant time to start at (None: now).
+    /// Plant time to start at (None: the start of the current production
+    /// day, so a viewer sees a whole day accumulate and close).
     pub start: Option<jiff::Timestamp>,
     /// Simulator random seed.
     pub seed: u64,
@@ -64,7 +65,7 @@ pub enum DemoError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Historian(#[from] HistorianError),
+    Historian(#[from] SetupError),
     #[error("influxdb.url")]
     InfluxUrl(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("nothing answers at {url}; the demo only starts a local InfluxDB for a 127.0.0.1 URL")]
@@ -116,7 +117,10 @@ pub fn prepare(opts: DemoOptions) -> Result<Plan, DemoError> {
         return Err(DemoError::Speed(opts.speed));
     }
     let now = jiff::Timestamp::now();
-    let clock = PlantClock::new(opts.start.unwrap_or(now), now, opts.speed);
+    let start = opts
+        .start
+        .unwrap_or_else(|| production_day_start(&settings, now));
+    let clock = PlantClock::new(start, now, opts.speed);
     let scenario = Scenario::builtin(&opts.scenario).map_err(|source| DemoError::Scenario {
         name: opts.scenario.clone(),
         source: Box::new(source),
@@ -147,6 +151,24 @@ pub fn prepare(opts: DemoOptions) -> Result<Plan, DemoError> {
     })
 }
 
+/// The start (`[kpi] day_start`, site time) of the production day `now`
+/// falls in; `now` itself without a `[kpi]` section. Starting there, the
+/// first screen shows a day from its first tonne rather than a day that
+/// seems to have milled 2 % of its target by mid-afternoon.
+pub fn production_day_start(settings: &Settings, now: jiff::Timestamp) -> jiff::Timestamp {
+    let Some(k) = &settings.kpi else {
+        return now;
+    };
+    let cal =
+        crate::kpi::day::Calendar::new(settings.site.timezone.clone(), k.day_start, k.year_start);
+    let now_ms = now.as_millisecond();
+    cal.day_of(now_ms)
+        .and_then(|d| cal.start_ms(d))
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .unwrap_or(now)
+}
+
 /// An influxd the demo started; dropping it kills the server.
 #[derive(Debug)]
 pub struct LocalInfluxd {
@@ -160,7 +182,7 @@ pub struct LocalInfluxd {
 pub async fn ensure_influxdb(plan: &Plan) -> Result<Option<LocalInfluxd>, DemoError> {
     let settings = &plan.settings;
     let url = settings.influx.url.clone();
-    let http = crate::historian::client::build_http(&settings.influx)?;
+    let http = crate::sink::influxdb::config::build_http(&settings.influx)?;
     let ping = |http: reqwest::Client, url: String| async move {
         http.get(format!("{url}/ping"))
             .send()
@@ -324,5 +346,26 @@ impl Demo {
         self.gw.wait().await.map_err(DemoError::Gateway)?;
         self.sim.shutdown().await.map_err(DemoError::Simulator)?;
         Ok(spool.stats().map(|s| s.records))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_starts_at_the_current_production_days_start() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG);
+        let settings = config::load(&path).unwrap();
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(
+            production_day_start(&settings, at("2026-03-02T15:00:00-05:00")),
+            at("2026-03-02T07:00:00-05:00")
+        );
+        // Before 07:00 Lima it is still yesterday's production day.
+        assert_eq!(
+            production_day_start(&settings, at("2026-03-02T06:59:00-05:00")),
+            at("2026-03-01T07:00:00-05:00")
+        );
     }
 }

@@ -16,12 +16,13 @@ pub mod config;
 pub mod dashboards;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod historian;
 pub mod http;
 #[cfg(feature = "demo")]
 pub mod influxd;
 pub mod kpi;
+pub mod pipeline;
 pub mod sample;
+pub mod sink;
 pub mod source;
 pub mod spool;
 pub mod tags;

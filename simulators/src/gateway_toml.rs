@@ -11,7 +11,7 @@ use crate::registers::DataType;
 pub const TOTALISER_ROLLOVER_T: f64 = 4_294_967.296;
 
 /// The `[kpi]` references of the Caylloma map ("equipment.field").
-pub const KPI_TAGS: [(&str, &str); 15] = [
+pub const KPI_TAGS: [(&str, &str); 16] = [
     ("moisture_tag", "mill_feed_belt.moisture_pct"),
     ("ore_totaliser", "mill_feed_belt.total_t"),
     ("ore_rate", "mill_feed_belt.feed_rate_tph"),
@@ -27,7 +27,18 @@ pub const KPI_TAGS: [(&str, &str); 15] = [
     ("zn_conc_zn", "zn_concentrate.zn_pct"),
     ("tail_pb", "final_tailings.pb_pct"),
     ("tail_zn", "final_tailings.zn_pct"),
+    ("zn_conc_ag", "zn_concentrate.ag_gpt"),
 ];
+
+/// `[kpi.reconcile]`: each assay's relative standard deviation, %. On-stream
+/// XRF reads a concentrate's own metal best and a low-grade tail worst.
+const RECONCILE: &str = "\
+# Reconcile each closed day's Ag/Pb/Zn balance (series kpi_reconciled).
+[kpi.reconcile]
+sd_rel_pct = { feed_ag = 5.0, conc_ag = 3.0, zn_conc_ag = 8.0, tail_ag = 10.0, \
+feed_pb = 5.0, conc_pb = 2.0, zn_conc_pb = 10.0, tail_pb = 10.0, \
+feed_zn = 5.0, conc_zn = 8.0, zn_conc_zn = 2.0, tail_zn = 10.0 }
+";
 
 fn quote(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
@@ -137,6 +148,7 @@ fn render_header(out: &mut String) {
         }
         let _ = writeln!(out, "{key} = {}", quote(tag));
     }
+    out.push_str(RECONCILE);
     out.push('\n');
 }
 

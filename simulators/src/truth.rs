@@ -12,7 +12,7 @@
 //! {"kind":"day","day":"2026-03-01","start":"2026-03-01T07:00:00-05:00",
 //!  "end":"2026-03-02T07:00:00-05:00","complete":true,"wet_t":733.9,"dry_t":700.8,
 //!  "moisture_pct":4.51,"ag_head_gpt":285.2,"ag_recovery_pct":81.1,"ag_oz":5209.7,
-//!  "mill_run_h":24.0,"crusher_run_h":10.6}
+//!  "conc_mass_pct":2.71,"zn_conc_mass_pct":5.02,"mill_run_h":24.0,"crusher_run_h":10.6}
 //! ```
 //!
 //! `complete` is false for a period the simulation did not cover from its
@@ -49,6 +49,9 @@ struct Sums {
     ag_feed_g: f64,
     /// grams of silver reporting to the Pb concentrate.
     ag_conc_g: f64,
+    /// Dry tonnes of Pb-Ag and of Zn concentrate made.
+    pb_conc_t: f64,
+    zn_conc_t: f64,
     mill_run_s: f64,
     crusher_run_s: f64,
 }
@@ -59,6 +62,8 @@ impl Sums {
         self.dry_t += o.dry_t;
         self.ag_feed_g += o.dry_t * o.ag_head_gpt;
         self.ag_conc_g += o.dry_t * o.ag_head_gpt * o.ag_recovery;
+        self.pb_conc_t += o.dry_t * o.pb_conc_mass;
+        self.zn_conc_t += o.dry_t * o.zn_conc_mass;
         if o.mill_running {
             self.mill_run_s += dt_s;
         }
@@ -85,6 +90,10 @@ pub struct PeriodTotals {
     pub ag_head_gpt: f64,
     pub ag_recovery_pct: f64,
     pub ag_oz: f64,
+    /// Concentrate made as % of dry feed: what a reconciled balance's
+    /// `conc_mass_pct` and `zn_conc_mass_pct` estimate.
+    pub conc_mass_pct: f64,
+    pub zn_conc_mass_pct: f64,
     pub mill_run_h: f64,
     pub crusher_run_h: f64,
 }
@@ -103,6 +112,8 @@ struct Row<'a> {
     ag_head_gpt: f64,
     ag_recovery_pct: f64,
     ag_oz: f64,
+    conc_mass_pct: f64,
+    zn_conc_mass_pct: f64,
     mill_run_h: f64,
     crusher_run_h: f64,
     #[serde(skip_serializing_if = "str::is_empty")]
@@ -125,6 +136,8 @@ impl PeriodTotals {
             ag_head_gpt: self.ag_head_gpt,
             ag_recovery_pct: self.ag_recovery_pct,
             ag_oz: self.ag_oz,
+            conc_mass_pct: self.conc_mass_pct,
+            zn_conc_mass_pct: self.zn_conc_mass_pct,
             mill_run_h: self.mill_run_h,
             crusher_run_h: self.crusher_run_h,
             scenario,
@@ -162,6 +175,8 @@ impl Period {
             ag_head_gpt: ratio(s.ag_feed_g, s.dry_t),
             ag_recovery_pct: ratio(s.ag_conc_g, s.ag_feed_g) * 100.0,
             ag_oz: s.ag_conc_g / GRAMS_PER_TROY_OZ,
+            conc_mass_pct: ratio(s.pb_conc_t, s.dry_t) * 100.0,
+            zn_conc_mass_pct: ratio(s.zn_conc_t, s.dry_t) * 100.0,
             mill_run_h: s.mill_run_s / 3600.0,
             crusher_run_h: s.crusher_run_s / 3600.0,
         }
@@ -394,6 +409,8 @@ mod tests {
             moisture_pct: 5.0,
             ag_head_gpt: 280.0,
             ag_recovery: 0.85,
+            pb_conc_mass: 0.03,
+            zn_conc_mass: 0.05,
             mill_running: true,
             crusher_running: false,
         };
@@ -411,6 +428,8 @@ mod tests {
         let oz = day.dry_t * day.ag_head_gpt * day.ag_recovery_pct / 100.0 / GRAMS_PER_TROY_OZ;
         assert!((day.ag_oz - oz).abs() < 1e-6);
         assert!((day.mill_run_h - 24.0).abs() < 1e-9);
+        assert!((day.conc_mass_pct - 3.0).abs() < 1e-9);
+        assert!((day.zn_conc_mass_pct - 5.0).abs() < 1e-9);
         let line = day.to_json_line(lima().tz(), "normal");
         assert!(
             line.contains(r#""start":"2026-03-01T07:00:00-05:00""#),

@@ -11,12 +11,9 @@ use tokio_util::sync::CancellationToken;
 use super::critical::{Critical, Watch};
 use super::{AppError, RunOptions};
 use crate::config::{self, Settings};
-use crate::historian::client::InfluxClient;
-use crate::historian::pipeline::{
-    sender_task, writer_task, HistorianInput, PipelineError, SharedSpool,
-};
-use crate::historian::scan_encoder::ScanEncoder;
 use crate::http::Health;
+use crate::pipeline::{sender_task, writer_task, HistorianInput, PipelineError, SharedSpool};
+use crate::sink::influxdb::{InfluxClient, ScanEncoder};
 use crate::spool::Spool;
 
 /// Room for scans while a writer is being replaced.
@@ -46,6 +43,9 @@ pub(crate) struct Historian {
     /// Replaced writers still spooling what they held.
     retired: Vec<Critical>,
     sender: SenderSlot,
+    /// The current writer's input, for a new reporter; weak, so it never
+    /// keeps the writer from ending.
+    input: mpsc::WeakSender<HistorianInput>,
     status: (CancellationToken, JoinHandle<()>),
 }
 
@@ -66,7 +66,7 @@ impl Historian {
     ) -> (Historian, mpsc::Sender<HistorianInput>) {
         let (writer, input) = spawn_writer(&spool, p);
         let sender = spawn_sender(&spool, client, p);
-        let status = spawn_status(&spool, p);
+        let status = spawn_status(&spool, input.clone(), p);
         (
             Historian {
                 spool,
@@ -74,6 +74,7 @@ impl Historian {
                 writer,
                 retired: Vec::new(),
                 sender,
+                input: input.downgrade(),
                 status,
             },
             input,
@@ -81,13 +82,16 @@ impl Historian {
     }
 
     /// A new writer on the same spool (the tag list or batching changed).
-    /// The old one spools what it holds once its input is dropped.
+    /// The old one spools what it holds once its input is dropped; the
+    /// reporter, which holds an input too, moves to the new writer.
     pub fn replace_writer(&mut self, p: &Parts<'_>) -> mpsc::Sender<HistorianInput> {
         self.retired.retain(|w| !w.is_finished());
         let (writer, input) = spawn_writer(&self.spool, p);
         let old = std::mem::replace(&mut self.writer, writer);
         old.plan_end();
         self.retired.push(old);
+        self.input = input.downgrade();
+        self.restart_status(input.clone(), p);
         input
     }
 
@@ -103,7 +107,14 @@ impl Historian {
 
     /// A new `gateway_status` reporter (the site name changed).
     pub fn replace_status(&mut self, p: &Parts<'_>) {
-        let old = std::mem::replace(&mut self.status, spawn_status(&self.spool, p));
+        // No live input means the writer is ending: so is the gateway.
+        if let Some(input) = self.input.upgrade() {
+            self.restart_status(input, p);
+        }
+    }
+
+    fn restart_status(&mut self, input: mpsc::Sender<HistorianInput>, p: &Parts<'_>) {
+        let old = std::mem::replace(&mut self.status, spawn_status(&self.spool, input, p));
         old.0.cancel();
     }
 
@@ -112,9 +123,12 @@ impl Historian {
         self.writer.plan_end();
     }
 
-    /// Waits for the writers (their inputs must be closed), then lets the
-    /// sender deliver for its grace period.
+    /// Stops the reporter, waits for the writers (their other inputs must
+    /// be closed), then lets the sender deliver for its grace period.
     pub async fn shutdown(self) -> Result<(), AppError> {
+        // The reporter holds a writer input; the writer ends once it is gone.
+        self.status.0.cancel();
+        let _ = self.status.1.await;
         let mut written = Ok(());
         for w in self.retired.into_iter().chain(std::iter::once(self.writer)) {
             let r = w.join().await;
@@ -124,8 +138,6 @@ impl Historian {
         }
         self.sender.drain.cancel();
         let sent = self.sender.task.join().await;
-        self.status.0.cancel();
-        let _ = self.status.1.await;
         written?;
         sent
     }
@@ -166,11 +178,16 @@ fn spawn_sender(spool: &SharedSpool, client: InfluxClient, p: &Parts<'_>) -> Sen
 }
 
 /// The gateway's own health as an InfluxDB series, for the Gateway health dashboard.
-fn spawn_status(spool: &SharedSpool, p: &Parts<'_>) -> (CancellationToken, JoinHandle<()>) {
+fn spawn_status(
+    spool: &SharedSpool,
+    input: mpsc::Sender<HistorianInput>,
+    p: &Parts<'_>,
+) -> (CancellationToken, JoinHandle<()>) {
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(crate::historian::self_status::run(
+    let task = tokio::spawn(crate::pipeline::self_status::run(
         p.settings.site.name.clone(),
         p.clock,
+        input,
         spool.clone(),
         p.health.clone(),
         p.opts.status_interval,

@@ -7,9 +7,9 @@ use plantgw_core::clock::PlantClock;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{self, Site};
-use crate::historian::pipeline::HistorianInput;
 use crate::http::Health;
 use crate::kpi::{KpiError, KpiHandle, KpiTask};
+use crate::pipeline::HistorianInput;
 use crate::sample::Scan;
 
 pub(crate) enum RouterCmd {

@@ -17,10 +17,10 @@ use super::pollers::Pollers;
 use super::router::{Router, RouterCmd};
 use super::{same, same_influx, AppError, RunOptions};
 use crate::config::Settings;
-use crate::historian::client::InfluxClient;
-use crate::historian::pipeline::SharedSpool;
 use crate::http::{self, Health};
 use crate::kpi::KpiHandle;
+use crate::pipeline::SharedSpool;
+use crate::sink::influxdb::InfluxClient;
 
 /// How long an orderly stop may take after a task failed; past it the
 /// process exits anyway (something may be stuck, which is why it failed).

@@ -165,7 +165,7 @@ pub struct DemoArgs {
     /// Plant clock speed (720 = a production day in 2 minutes).
     #[arg(long, default_value_t = 720.0)]
     pub speed: f64,
-    /// Plant time to start at (default: now).
+    /// Plant time to start at (default: the start of the current production day).
     #[arg(long, value_name = "RFC3339")]
     pub start: Option<jiff::Timestamp>,
     /// Simulator random seed, for a reproducible run.

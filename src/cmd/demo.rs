@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use plantgw::demo::{self, DemoOptions, DEFAULT_CONFIG};
+use plantgw::sink::influxdb::{QueryClient, Series};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::cli::DemoArgs;
@@ -40,6 +42,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             c.cancel();
         });
     }
+    let query = QueryClient::new(&plan.settings.influx).ok();
+    let site = plan.settings.site.name.to_string();
     let running = demo::start(plan, cancel.clone()).await?;
     print!("{}", running.banner());
 
@@ -47,7 +51,12 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = every.tick() => print!("{}", running.summary()),
+            _ = every.tick() => {
+                print!("{}", running.summary());
+                if let Some(q) = &query {
+                    print!("{}", closed_day(q, &site).await.unwrap_or_default());
+                }
+            }
         }
     }
     print!("{}", running.summary());
@@ -56,4 +65,60 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     }
     drop(influxd);
     Ok(())
+}
+
+/// The last closed production day as InfluxDB holds it (`kpi_daily`, and
+/// `kpi_reconciled` when the config reconciles): what a viewer sees appear
+/// when the day closes. None before the first close or when the query
+/// fails (the live lines above carry on either way).
+async fn closed_day(query: &QueryClient, site: &str) -> Option<String> {
+    let site = site.replace('\\', "\\\\").replace('\'', "\\'");
+    let last = |m: &str, extra: String| {
+        format!(r#"SELECT * FROM "{m}" WHERE "site"='{site}'{extra} ORDER BY time DESC LIMIT 1"#)
+    };
+    let daily = query.query(&last("kpi_daily", String::new())).await.ok()?;
+    let d = daily.first()?;
+    let day = text(d, "day")?;
+    let mut out = format!(
+        "  closed day   {day}  dry {} t  Ag rec {} %  {} oz  pace {} Moz/yr  (kpi_daily)\n",
+        num(d, "ore_dry_t", 1, 1.0),
+        num(d, "ag_recovery_pct", 2, 1.0),
+        num(d, "ag_oz", 0, 1.0),
+        num(d, "ag_oz_pace_year", 2, 1e-6),
+    );
+    let filter = format!(r#" AND "day"='{day}'"#);
+    if let Some(r) = query
+        .query(&last("kpi_reconciled", filter))
+        .await
+        .ok()
+        .and_then(|s| s.into_iter().next())
+    {
+        let gross = text(&r, "gross_error").filter(|g| !g.is_empty());
+        out += &format!(
+            "  reconciled   Ag rec {} ± {} pp  {} ± {} oz  χ² {} (dof {}) p {}{}  (kpi_reconciled)\n",
+            num(&r, "ag_recovery_pct", 2, 1.0),
+            num(&r, "ag_recovery_ci95_pp", 2, 1.0),
+            num(&r, "ag_oz", 0, 1.0),
+            num(&r, "ag_oz_ci95", 0, 1.0),
+            num(&r, "chi2", 2, 1.0),
+            num(&r, "dof", 0, 1.0),
+            num(&r, "p_value", 3, 1.0),
+            gross.map_or(String::new(), |g| format!("  likely gross error: {g}")),
+        );
+    }
+    Some(out)
+}
+
+fn cell<'a>(s: &'a Series, col: &str) -> Option<&'a Value> {
+    s.values.first()?.get(s.column(col)?)
+}
+
+fn text(s: &Series, col: &str) -> Option<String> {
+    cell(s, col)?.as_str().map(str::to_string)
+}
+
+fn num(s: &Series, col: &str, decimals: usize, scale: f64) -> String {
+    cell(s, col)
+        .and_then(Value::as_f64)
+        .map_or("–".into(), |v| format!("{:.decimals$}", v * scale))
 }

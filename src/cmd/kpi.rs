@@ -1,6 +1,7 @@
 //! `plantgw kpi --day`: recompute a closed production day from the raw
 //! series in InfluxDB, print it, and with `--write` re-close it as
-//! `kpi_daily` (same series and timestamp, so the old row is overwritten).
+//! `kpi_daily`, plus `kpi_reconciled` with `[kpi.reconcile]` (same series
+//! and timestamp, so the old rows are overwritten).
 //!
 //! Writes go straight to InfluxDB, not through the spool: the spool belongs
 //! to the running service and is locked by it.
@@ -10,8 +11,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use jiff::civil::Date;
 use plantgw::config::Settings;
-use plantgw::historian::{deliver, encode_point, Delivery, InfluxClient, QueryClient};
 use plantgw::kpi::fetch_and_recompute;
+use plantgw::sink::influxdb::{deliver, encode_point, Delivery, InfluxClient, QueryClient};
 use tokio_util::sync::CancellationToken;
 
 use super::{finish, load, runtime, signals};
@@ -33,21 +34,27 @@ async fn recompute(settings: &Settings, day: Date, write: bool) -> anyhow::Resul
         .await
         .with_context(|| format!("recomputing production day {day}"))?;
     print!("{}", daily.table());
+    if kpi.reconcile.is_some() && daily.reconciled.is_none() {
+        println!("not reconciled: see the warning above for why");
+    }
     if write {
         let mut body = Vec::new();
-        for p in daily.to_points(&settings.site.name) {
-            encode_point(&p, &mut body).context("encoding kpi_daily")?;
+        let points = daily.to_points(&settings.site.name);
+        let what: Vec<&str> = points.iter().map(|p| p.measurement.as_str()).collect();
+        let what = what.join(" and ");
+        for p in &points {
+            encode_point(p, &mut body).with_context(|| format!("encoding {}", p.measurement))?;
         }
         let client = InfluxClient::new(&settings.influx).context("InfluxDB client")?;
         let cancel = CancellationToken::new();
         signals::on_signals(cancel.clone());
         match deliver(&client, &body, &cancel).await {
-            Delivery::Delivered { .. } => println!("kpi_daily for {day} written"),
+            Delivery::Delivered { .. } => println!("{what} for {day} written"),
             Delivery::Dropped { message, .. } => {
-                bail!("InfluxDB rejected kpi_daily for {day}: {message}")
+                bail!("InfluxDB rejected {what} for {day}: {message}")
             }
             Delivery::Cancelled => {
-                bail!("interrupted before InfluxDB accepted kpi_daily for {day}")
+                bail!("interrupted before InfluxDB accepted {what} for {day}")
             }
         }
     }

@@ -33,6 +33,7 @@ pub enum KpiInput {
     ZnConcZn,
     TailPb,
     TailZn,
+    ZnConcAg,
 }
 
 /// What the engine does with an input's values.
@@ -99,7 +100,7 @@ use KpiInput as I;
 use RecoveryUse as U;
 
 /// Every KPI input, in [`KpiInput`] order (validation reports in this order).
-pub const KPI_INPUTS: [InputSpec; 15] = [
+pub const KPI_INPUTS: [InputSpec; 16] = [
     spec(
         I::OreTotaliser,
         "ore_totaliser",
@@ -189,6 +190,14 @@ pub const KPI_INPUTS: [InputSpec; 15] = [
         Need::ThreeProductSet,
         U::ThreeProduct,
     ),
+    // Only the reconciled balance reads it (`[kpi.reconcile]` requires it).
+    spec(
+        I::ZnConcAg,
+        "zn_conc_ag",
+        R::Assay,
+        Need::Optional,
+        U::Neither,
+    ),
 ];
 
 impl KpiInput {
@@ -229,6 +238,7 @@ impl KpiConfig {
             I::ZnConcZn => self.zn_conc_zn.as_ref(),
             I::TailPb => self.tail_pb.as_ref(),
             I::TailZn => self.tail_zn.as_ref(),
+            I::ZnConcAg => self.zn_conc_ag.as_ref(),
         }
     }
 }
@@ -280,6 +290,7 @@ impl Kpi {
                 Moisture::Tag(p) => Some(p),
                 Moisture::Constant(_) => None,
             },
+            I::ZnConcAg => self.zn_conc_ag.as_deref(),
             _ => self.three_product.as_ref()?.input(i),
         }
     }
@@ -412,5 +423,58 @@ mod tests {
             }
         }
         assert_eq!(three_product_keys().count(), 8);
+    }
+
+    #[test]
+    fn reconcile_needs_the_balance_inputs_and_assay_keyed_precisions() {
+        let base = ["ore_totaliser", "feed_ag", "conc_ag", "tail_ag"];
+        let three: Vec<&str> = three_product_keys().map(|s| s.key).collect();
+        let all: Vec<&str> = base
+            .iter()
+            .chain(&three)
+            .copied()
+            .chain(["zn_conc_ag"])
+            .collect();
+        let section = "[kpi.reconcile]\nsd_rel_pct = { tail_ag = 12.5, conc_pb = 2.0 }\n";
+        // Everything given: the precisions reach the settings, 5 % elsewhere.
+        let dir = tempfile::tempdir().unwrap();
+        let kpi = validate(&config(&all, section), dir.path())
+            .unwrap()
+            .kpi
+            .unwrap();
+        let r = kpi.reconcile.unwrap();
+        assert_eq!(r.sd_rel_pct(KpiInput::TailAg), 12.5);
+        assert_eq!(r.sd_rel_pct(KpiInput::ConcPb), 2.0);
+        assert_eq!(r.sd_rel_pct(KpiInput::ZnConcAg), 5.0);
+        // Without zn_conc_ag, or without the three-product set.
+        let no_zn_ag: Vec<&str> = all.iter().copied().filter(|k| *k != "zn_conc_ag").collect();
+        assert_eq!(
+            kpi_issues(&config(&no_zn_ag, section)),
+            [Issue {
+                key: "kpi.reconcile".into(),
+                reason: "the reconciled balance needs zn_conc_ag (the Zn concentrate's Ag assay)"
+                    .into(),
+            }]
+        );
+        let two: Vec<&str> = base.iter().copied().chain(["zn_conc_ag"]).collect();
+        let issues = kpi_issues(&config(&two, section));
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert!(
+            issues[0].reason.contains("three-product keys (feed_pb"),
+            "{issues:?}"
+        );
+        // A precision for something that is not an assay, or not a percentage.
+        let bad = "[kpi.reconcile]\nsd_rel_pct = { ore_totaliser = 1.0, feed_ag = 0.0 }\n";
+        let keys: Vec<String> = kpi_issues(&config(&all, bad))
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "kpi.reconcile.sd_rel_pct.feed_ag",
+                "kpi.reconcile.sd_rel_pct.ore_totaliser"
+            ]
+        );
     }
 }

@@ -8,6 +8,8 @@
 mod diagnose;
 mod kpi_inputs;
 pub mod names;
+mod overrides;
+mod pieces;
 mod raw;
 mod secret;
 mod settings;
@@ -99,21 +101,41 @@ pub fn load_raw_with_env(
         file: path.to_path_buf(),
         source,
     })?;
-    // Check the file alone first with the toml parser: its errors carry line
-    // and column, which the layered loader below loses.
-    if let Err(e) = toml::from_str::<RawConfig>(&text) {
-        return Err(ConfigError::Parse {
-            file: path.to_path_buf(),
-            diagnosis: diagnose::toml_error(&text, &e),
-        });
-    }
+    // Piece by piece when the file allows, so no tree of the whole tag list
+    // is built; otherwise (or for the exact error) the whole file at once.
+    let pieces = pieces::split(&text);
+    // `sections`: the text that holds every section but the tag list.
+    let (mut parsed, sections) = match pieces.parse() {
+        Some(raw) => (raw, pieces.head.as_str()),
+        None => {
+            let raw = toml::from_str::<RawConfig>(&text).map_err(|e| ConfigError::Parse {
+                file: path.to_path_buf(),
+                diagnosis: diagnose::toml_error(&text, &e),
+            })?;
+            (raw, text.as_str())
+        }
+    };
     let env: config::Map<String, String> = env
         .into_iter()
         .filter(|(k, _)| k.starts_with("PLANTGW_"))
         .collect();
+    if env.is_empty() {
+        return Ok(parsed);
+    }
+    // Overrides can name section keys only (an environment variable cannot
+    // index the `[[plc]]` list), so the layered loader sees the file
+    // without its tag list and the parsed list is put back afterwards.
+    let plc = std::mem::take(&mut parsed.plc);
+    drop(parsed);
+    let sections = toml::from_str::<overrides::Sections>(sections)
+        .map_err(|e| ConfigError::Parse {
+            file: path.to_path_buf(),
+            diagnosis: diagnose::toml_error(&text, &e),
+        })?
+        .to_toml();
     let names: Vec<String> = env.keys().cloned().collect();
     let built = config::Config::builder()
-        .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+        .add_source(config::File::from_str(&sections, config::FileFormat::Toml))
         .add_source(
             config::Environment::with_prefix("PLANTGW")
                 .separator("__")
@@ -125,7 +147,7 @@ pub fn load_raw_with_env(
         )
         .build()
         .and_then(|c| c.try_deserialize::<RawConfig>());
-    built.map_err(|e| {
+    let mut raw = built.map_err(|e| {
         let (var, key, reason) = diagnose::env_error(&e, &names);
         ConfigError::Env {
             file: path.to_path_buf(),
@@ -133,7 +155,9 @@ pub fn load_raw_with_env(
             key,
             reason,
         }
-    })
+    })?;
+    raw.plc = plc;
+    Ok(raw)
 }
 
 /// Load and validate: the one call `run` and `check` make.

@@ -378,9 +378,26 @@ pub struct KpiConfig {
     pub tail_pb: Option<String>,
     /// Three-product recovery: tag of the tailings Zn assay (%).
     pub tail_zn: Option<String>,
+    /// Tag of the Zn concentrate Ag assay (g/t), for the reconciled
+    /// balance. Default: none.
+    pub zn_conc_ag: Option<String>,
+    /// `[kpi.reconcile]`: reconcile each closed day's flotation balance.
+    /// Default: off.
+    pub reconcile: Option<ReconcileConfig>,
     /// Where KPI state is persisted across restarts. Default
     /// `kpi-state.json` next to the spool directory.
     pub state_file: Option<PathBuf>,
+}
+
+/// `[kpi.reconcile]` (DESIGN §10): needs the three-product keys,
+/// `zn_conc_ag`, and `tail_ag` naming the final tailings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// Relative standard deviation in % of each assay, keyed like the
+    /// `[kpi]` assay keys (`feed_ag = 5.0`). Default 5 % for a key not given.
+    #[serde(default)]
+    pub sd_rel_pct: std::collections::BTreeMap<String, f64>,
 }
 
 fn default_day_start() -> String {

@@ -295,5 +295,27 @@ pub struct Kpi {
     pub conc_ag: String,
     pub tail_ag: String,
     pub three_product: Option<ThreeProductTags>,
+    /// Zn concentrate Ag (g/t); read by the reconciled balance only.
+    pub zn_conc_ag: Option<String>,
+    pub reconcile: Option<Reconcile>,
     pub state_file: PathBuf,
+}
+
+/// Percent used for an assay `[kpi.reconcile] sd_rel_pct` does not name.
+pub const DEFAULT_SD_REL_PCT: f64 = 5.0;
+
+/// `[kpi.reconcile]`, validated: every balance input's tag is configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reconcile {
+    pub sd_rel_pct: std::collections::BTreeMap<crate::config::KpiInput, f64>,
+}
+
+impl Reconcile {
+    /// The relative standard deviation of an input, %.
+    pub fn sd_rel_pct(&self, input: crate::config::KpiInput) -> f64 {
+        self.sd_rel_pct
+            .get(&input)
+            .copied()
+            .unwrap_or(DEFAULT_SD_REL_PCT)
+    }
 }

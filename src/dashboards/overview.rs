@@ -1,5 +1,5 @@
-//! The plant overview: the `kpi` and `kpi_daily` series against the
-//! `[kpi]` targets, and PLC status.
+//! The plant overview: the `kpi`, `kpi_daily` and `kpi_reconciled` series
+//! against the `[kpi]` targets, and PLC status.
 use serde_json::{json, Value};
 
 use super::grafana::{
@@ -141,11 +141,11 @@ pub fn overview(cfg: &RawConfig, tz: &str) -> Value {
         ),
         (
             format!("Ag pace vs {:.1} Moz/yr", oz / 1e6),
-            "The year's projected ounces at the current pace (kpi.ag_projected_oz_year).",
+            "On pace for the year's target? Mean ounces of the last 7 closed production days × 365; today's projected day × 365 before any day has closed (kpi.ag_oz_pace_year).",
             "suffix:oz",
             (
-                r#"last("ag_projected_oz_year") AS "projected oz/yr""#,
-                "projected oz/yr",
+                r#"last("ag_oz_pace_year") AS "pace oz/yr""#,
+                "pace oz/yr",
             ),
             steps("red", &[(0.95 * oz, "orange"), (oz, "green")]),
         ),
@@ -173,12 +173,17 @@ pub fn overview(cfg: &RawConfig, tz: &str) -> Value {
         8,
         kpi_trend(
             &format!("Silver pace vs {:.1} Moz/year", oz / 1e6),
-            "Ounces projected for the year at the current pace against the annual target; ounces recovered in the year so far.",
+            "The pace (last 7 closed days × 365, kpi.ag_oz_pace_year) against the annual target; the year-to-date projection and the ounces recovered in the year so far.",
             "suffix:oz",
-            r#"last("ag_projected_oz_year") AS "projected year", last("target_oz_year") AS "target", last("ag_oz_ytd") AS "year to date""#,
+            r#"last("ag_oz_pace_year") AS "pace", last("target_oz_year") AS "target", last("ag_projected_oz_year") AS "projected year", last("ag_oz_ytd") AS "year to date""#,
             Look { interval: MINUTE, dashed: Some("target"), ..Look::default() },
         ),
     );
+
+    // Only a config that reconciles has the series.
+    if cfg.kpi.as_ref().is_some_and(|k| k.reconcile.is_some()) {
+        g.add(24, 8, reconciled_days());
+    }
 
     g.row("Plant areas");
     g.add(8, 6, plc_online());
@@ -222,6 +227,55 @@ fn closed_days() -> Value {
         ],
     }]);
     daily
+}
+
+/// Per closed day: the raw recovery (kpi_daily) against the reconciled one
+/// (kpi_reconciled) with its 95 % band, and the balance's p-value.
+fn reconciled_days() -> Value {
+    let mut panel = timeseries(
+        "Closed days: Ag recovery, raw and reconciled",
+        "Raw recovery from the day's composite assays (kpi_daily.ag_recovery_pct) and the reconciled balance's (kpi_reconciled.ag_recovery_pct) with its 95 % interval. p below 0.05 (right axis) means the assays do not balance within their stated precision: kpi_reconciled.gross_error names the likely culprit.",
+        "percent",
+        vec![
+            target(
+                "A",
+                format!(
+                    r#"SELECT "ag_recovery_pct" AS "raw" FROM "kpi_daily" WHERE {SITE_FILTER}"#
+                ),
+                "$col",
+            ),
+            target(
+                "B",
+                format!(
+                    r#"SELECT "ag_recovery_pct" AS "reconciled", "ag_recovery_pct" - "ag_recovery_ci95_pp" AS "low 95 %", "ag_recovery_pct" + "ag_recovery_ci95_pp" AS "high 95 %", "p_value" AS "p" FROM "kpi_reconciled" WHERE {SITE_FILTER}"#
+                ),
+                "$col",
+            ),
+        ],
+    );
+    panel["fieldConfig"]["defaults"]["custom"]["drawStyle"] = json!("points");
+    panel["fieldConfig"]["defaults"]["custom"]["pointSize"] = json!(8);
+    panel["fieldConfig"]["overrides"] = json!([
+        {
+            "matcher": { "id": "byRegexp", "options": "(low|high) 95 %" },
+            "properties": [
+                { "id": "custom.drawStyle", "value": "line" },
+                { "id": "custom.lineStyle", "value": { "fill": "dash", "dash": [4, 4] } },
+                { "id": "color", "value": { "mode": "fixed", "fixedColor": "blue" } },
+            ],
+        },
+        {
+            "matcher": { "id": "byName", "options": "p" },
+            "properties": [
+                { "id": "unit", "value": "none" },
+                { "id": "min", "value": 0 },
+                { "id": "max", "value": 1 },
+                { "id": "custom.axisPlacement", "value": "right" },
+                { "id": "color", "value": { "mode": "fixed", "fixedColor": "orange" } },
+            ],
+        },
+    ]);
+    panel
 }
 
 /// Whether each PLC answered its latest scan.

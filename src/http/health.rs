@@ -3,7 +3,7 @@
 //! takes the spool's writes.
 //!
 //! It also keeps the two delivery counters the `gateway_status` series
-//! reports (see `historian::self_status`), since the sender already shares
+//! reports (see `pipeline::self_status`), since the sender already shares
 //! it with `/healthz`.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +13,16 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::historian::backlog::Trouble;
+/// The disk refusing writes, as `/healthz` and `gateway_status` show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpoolTrouble {
+    pub since: std::time::Instant,
+    /// When the disk last refused a write, and with what error.
+    pub last: std::time::Instant,
+    pub error: String,
+    /// Batches waiting in memory.
+    pub held: usize,
+}
 
 #[derive(Default)]
 pub struct Health {
@@ -40,7 +49,7 @@ struct State {
     /// Since when unacknowledged data has been waiting, if any.
     pending_since: Option<Instant>,
     /// The disk refusing the spool's writes, if it does.
-    spool: Option<Trouble>,
+    spool: Option<SpoolTrouble>,
 }
 
 struct PlcHealth {
@@ -106,7 +115,7 @@ impl Health {
     }
 
     /// The spool's state: `Some` while the disk refuses its writes.
-    pub fn spool_trouble(&self, trouble: Option<Trouble>) {
+    pub fn spool_trouble(&self, trouble: Option<SpoolTrouble>) {
         if let Ok(mut s) = self.inner.lock() {
             s.spool = trouble;
         }

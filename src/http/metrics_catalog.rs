@@ -20,7 +20,7 @@ const ZERO_COUNTERS: [&str; 8] = [
 ];
 
 /// The `plantgw_kpi_*` gauges, one per numeric `kpi` field.
-const KPI_GAUGES: [(&str, &str); 14] = [
+const KPI_GAUGES: [(&str, &str); 15] = [
     (
         "ore_dry_t",
         "Dry tonnes milled so far in the production day",
@@ -49,6 +49,10 @@ const KPI_GAUGES: [(&str, &str); 14] = [
     (
         "ag_projected_oz_year",
         "Silver projected for the year, troy oz",
+    ),
+    (
+        "ag_oz_pace_year",
+        "Silver pace for the year: mean of the last 7 closed days x 365, troy oz",
     ),
     ("target_oz_year", "Silver target for the year, troy oz"),
     (

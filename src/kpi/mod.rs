@@ -15,6 +15,8 @@
 //!   [`crate::config::KPI_INPUTS`], shared with validation and recompute;
 //! - [`report`]: [`KpiValues`], [`DailyKpi`], [`KpiSnapshot`] → points,
 //!   table, gauges;
+//! - [`reconcile`]: the closed day's flotation balance reconciled
+//!   (`[kpi.reconcile]`, series `kpi_reconciled`);
 //! - [`state`]: [`KpiState`], atomic [`save_state`] / [`load_state`]
 //!   (`date_serde` writes its days, and the reports', as `YYYY-MM-DD`);
 //! - [`recompute`]: rebuild a day from InfluxDB's raw series;
@@ -24,12 +26,23 @@
 //! - a `kpi_daily` row is stamped with its production day's *start* instant
 //!   (07:00 local), so it sits on the day it describes and a recompute
 //!   overwrites it (same series, same timestamp);
-//! - `projected_day_t` = dry t so far + last interval's dry t/h × hours left;
-//!   in `kpi_daily` it is the final dry tonnage and `throughput_tph` the day
-//!   mean;
+//! - `throughput_tph` in `kpi` is dry t/h over the last plant-hour of booked
+//!   tonnes (known on every row once two totaliser readings are in, even
+//!   when several rows pass between readings); in `kpi_daily` the day mean;
+//! - `projected_day_t` = dry t so far + that throughput × hours left; in
+//!   `kpi_daily` it is the final dry tonnage;
+//! - `ag_oz_pace_year` ("on pace for 1.9 Moz?") = mean ounces of the last
+//!   (up to 7) whole closed days × 365, today's projected day × 365 while
+//!   none has closed; the gateway's first, partial day is never averaged in
+//!   (its own close scales it to a whole day);
 //! - `ag_projected_oz_year` = oz year to date + year-to-date pace × time
 //!   left in the metallurgical year (pace measured from the later of the
-//!   year start and the gateway's first reading), omitted in the first hour;
+//!   year start and the gateway's first reading), omitted in the first hour:
+//!   a running-total view that reads low for a gateway installed mid-year,
+//!   which is why the pace above is the headline;
+//! - a `kpi_reconciled` row is written with each `kpi_daily` (same tags and
+//!   timestamp) when `[kpi.reconcile]` is on and the day's twelve composite
+//!   assays balance to a physical split;
 //! - unknown time (bad quality, or a held value older than 3 scans) counts
 //!   neither for nor against availability; `good_data_pct` is the share of
 //!   the day's elapsed time, averaged over the configured KPI tags, that was
@@ -50,6 +63,7 @@ mod date_serde;
 pub mod day;
 pub mod engine;
 pub mod recompute;
+pub mod reconcile;
 pub mod recovery;
 pub mod report;
 pub mod state;
@@ -58,12 +72,15 @@ pub mod totaliser;
 mod track;
 
 #[cfg(test)]
+mod pace_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::PathBuf;
 
 pub use engine::KpiEngine;
 pub use recompute::{fetch_and_recompute, recompute_day, RawSample};
+pub use reconcile::{Reconciled, RECONCILED_MEASUREMENT};
 pub use recovery::RecoveryMethod;
 pub use report::{DailyKpi, KpiSnapshot, KpiValues};
 pub use state::{load_state, save_state, KpiState, STATE_VERSION};
@@ -92,7 +109,7 @@ pub enum KpiError {
     #[error("production calendar: {0}")]
     Calendar(String),
     #[error("recompute query: {0}")]
-    Query(#[from] crate::historian::QueryError),
+    Query(#[from] crate::sink::influxdb::QueryError),
     #[error("KPI task: {0}")]
     Task(String),
 }

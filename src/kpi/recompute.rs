@@ -25,7 +25,7 @@ use super::engine::KpiEngine;
 use super::report::DailyKpi;
 use super::KpiError;
 use crate::config::{Kpi, Site};
-use crate::historian::query::{QueryClient, Series};
+use crate::sink::influxdb::query::{QueryClient, Series};
 
 /// Three default heartbeats.
 pub const HOLD_CAP: Duration = Duration::from_secs(180);

@@ -6,8 +6,9 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use super::date_serde::date_format;
+use super::reconcile::Reconciled;
 use super::recovery::RecoveryMethod;
-use crate::historian::line::{FieldValue, Point};
+use crate::sink::influxdb::encoder::{FieldValue, Point};
 
 pub const KPI_MEASUREMENT: &str = "kpi";
 pub const DAILY_MEASUREMENT: &str = "kpi_daily";
@@ -28,6 +29,9 @@ pub struct KpiValues {
     pub ag_oz: Option<f64>,
     pub ag_oz_ytd: Option<f64>,
     pub ag_projected_oz_year: Option<f64>,
+    /// Mean ounces of the last (up to 7) closed days × 365; today's
+    /// projected day × 365 while none has closed (DESIGN §10).
+    pub ag_oz_pace_year: Option<f64>,
     pub target_oz_year: f64,
     pub good_data_pct: f64,
     pub totaliser_resets: u32,
@@ -52,7 +56,7 @@ impl KpiValues {
         out
     }
 
-    fn numbers(&self) -> [(&'static str, Option<f64>); 13] {
+    fn numbers(&self) -> [(&'static str, Option<f64>); 14] {
         [
             ("ore_dry_t", self.ore_dry_t),
             ("ore_wet_t", Some(self.ore_wet_t)),
@@ -65,6 +69,7 @@ impl KpiValues {
             ("ag_oz", self.ag_oz),
             ("ag_oz_ytd", self.ag_oz_ytd),
             ("ag_projected_oz_year", self.ag_projected_oz_year),
+            ("ag_oz_pace_year", self.ag_oz_pace_year),
             ("target_oz_year", Some(self.target_oz_year)),
             ("good_data_pct", Some(self.good_data_pct)),
         ]
@@ -108,19 +113,27 @@ pub struct DailyKpi {
     pub end_ms: i64,
     #[serde(flatten)]
     pub kpi: KpiValues,
+    /// The reconciled balance, with `[kpi.reconcile]` and a solvable day.
+    pub reconciled: Option<Reconciled>,
 }
 
 impl DailyKpi {
+    /// `kpi_daily`, and `kpi_reconciled` when reconciled; both stamped
+    /// with the day's start.
     pub fn to_points(&self, site: &str) -> Vec<Point> {
-        vec![self
+        let mut out = vec![self
             .kpi
-            .point(DAILY_MEASUREMENT, site, self.day, self.start_ms)]
+            .point(DAILY_MEASUREMENT, site, self.day, self.start_ms)];
+        if let Some(r) = &self.reconciled {
+            out.push(r.to_point(site, self.day, self.start_ms));
+        }
+        out
     }
 
     /// A two-column table for the terminal.
     pub fn table(&self) -> String {
         let k = &self.kpi;
-        let rows: [(&str, String); 16] = [
+        let rows: [(&str, String); 17] = [
             ("production day", self.day.to_string()),
             ("ore dry", num(k.ore_dry_t, 1, "t")),
             ("ore wet", num(Some(k.ore_wet_t), 1, "t")),
@@ -140,6 +153,7 @@ impl DailyKpi {
             ("Ag recovered", num(k.ag_oz, 0, "oz")),
             ("Ag year to date", num(k.ag_oz_ytd, 0, "oz")),
             ("Ag projected year", num(k.ag_projected_oz_year, 0, "oz")),
+            ("Ag pace (7-day × 365)", num(k.ag_oz_pace_year, 0, "oz")),
             ("target year", num(Some(k.target_oz_year), 0, "oz")),
             ("good data", num(Some(k.good_data_pct), 1, "%")),
             ("totaliser resets", k.totaliser_resets.to_string()),
@@ -152,6 +166,9 @@ impl DailyKpi {
         let mut out = String::new();
         for (label, value) in rows {
             let _ = writeln!(out, "{label:<width$}  {value:>14}");
+        }
+        if let Some(r) = &self.reconciled {
+            out.push_str(&r.table());
         }
         out
     }
@@ -184,7 +201,7 @@ impl KpiSnapshot {
     pub fn summary(&self) -> String {
         let k = &self.kpi;
         format!(
-            "{day}  dry {dry} ({pct} of {tpd:.0} t/d)  {tph}  proj {proj}  avail {avail}  Ag rec {rec}  {oz} today  {ytd} ytd  proj yr {proj_oz}",
+            "{day}  dry {dry} ({pct} of {tpd:.0} t/d)  {tph} (last h)  proj {proj}  avail {avail}  Ag rec {rec}  {oz} today  pace {pace}/yr ({pace_pct} of {target})  {ytd} ytd",
             day = self.day,
             dry = num(k.ore_dry_t, 1, "t"),
             pct = num(k.ore_dry_t.map(|t| 100.0 * t / k.target_tpd), 0, "%"),
@@ -195,7 +212,13 @@ impl KpiSnapshot {
             rec = num(k.ag_recovery_pct, 1, "%"),
             oz = num(k.ag_oz, 0, "oz"),
             ytd = num(k.ag_oz_ytd, 0, "oz"),
-            proj_oz = num(k.ag_projected_oz_year, 0, "oz"),
+            pace = num(k.ag_oz_pace_year.map(|p| p / 1e6), 2, "Moz"),
+            pace_pct = num(
+                k.ag_oz_pace_year.map(|p| 100.0 * p / k.target_oz_year),
+                0,
+                "%"
+            ),
+            target = num(Some(k.target_oz_year / 1e6), 1, "Moz"),
         )
     }
 }
@@ -219,6 +242,7 @@ mod tests {
             ag_oz: Some(f64::NAN),
             ag_oz_ytd: None,
             ag_projected_oz_year: None,
+            ag_oz_pace_year: Some(1_850_000.0),
             target_oz_year: 1_900_000.0,
             good_data_pct: 99.5,
             totaliser_resets: 1,
@@ -232,6 +256,7 @@ mod tests {
             start_ms: 1_772_366_400_000,
             end_ms: 1_772_452_800_000,
             kpi: values(),
+            reconciled: None,
         };
         let p = &d.to_points("caylloma")[0];
         assert_eq!(p.measurement, "kpi_daily");
@@ -264,12 +289,14 @@ mod tests {
             start_ms: 0,
             end_ms: 0,
             kpi: values(),
+            reconciled: None,
         };
         let t = d.table();
         assert!(t.contains("2026-03-01"));
         assert!(t.contains("691.2 t"));
         assert!(t.contains("98.7 %"), "{t}");
         assert!(t.contains("two_product"));
-        assert_eq!(t.lines().count(), 16);
+        assert!(t.contains("1850000 oz"), "{t}");
+        assert_eq!(t.lines().count(), 17);
     }
 }

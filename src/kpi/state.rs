@@ -11,7 +11,7 @@
 //! On disk: pretty JSON, written to a temp file beside the target, fsynced,
 //! renamed over the target, then the directory fsynced, so a crash leaves
 //! either the old or the new file, never a torn one.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -56,9 +56,19 @@ pub(crate) struct EngineState {
     pub lifetime_wet_t: f64,
     /// Tonnage has been booked up to this instant.
     pub tonnes_until_ms: Option<i64>,
-    pub last_row: Option<RowMark>,
+    /// Where recent `kpi` rows were taken, oldest first, reaching just
+    /// over one plant-hour back: the live throughput is the rate over it.
+    #[serde(default)]
+    pub row_marks: VecDeque<RowMark>,
     pub next_row_ms: Option<i64>,
+    /// Ounces of the last (up to [`PACE_DAYS`]) closed days, oldest first:
+    /// the pace to the year target.
+    #[serde(default)]
+    pub recent_oz: VecDeque<f64>,
 }
+
+/// Closed days the ounce pace averages over.
+pub const PACE_DAYS: usize = 7;
 
 /// A totaliser outage in progress.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -77,7 +87,7 @@ pub(crate) struct Ytd {
     pub closed_oz: f64,
 }
 
-/// Where the last `kpi` row was taken, for the next row's throughput.
+/// Where a `kpi` row was taken, for later rows' throughput.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct RowMark {
     pub lifetime_wet_t: f64,

@@ -23,9 +23,9 @@ use super::report::{KpiSnapshot, DAILY_MEASUREMENT};
 use super::state::{load_state, save_state, KpiState};
 use super::KpiError;
 use crate::config::{Kpi, Site};
-use crate::historian::line::Point;
-use crate::historian::pipeline::HistorianInput;
+use crate::pipeline::HistorianInput;
 use crate::sample::Scan;
+use crate::sink::influxdb::encoder::Point;
 
 /// Wall time between state saves while running (a day close saves at once).
 const SAVE_EVERY: Duration = Duration::from_secs(5);
@@ -301,6 +301,8 @@ mod tests {
             conc_ag: "pb_concentrate.ag_gpt".into(),
             tail_ag: "final_tailings.ag_gpt".into(),
             three_product: None,
+            zn_conc_ag: None,
+            reconcile: None,
             state_file,
         }
     }

@@ -9,20 +9,20 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::config::{Kpi, Moisture, Site, TagId, ThreeProductTags};
-use crate::historian::line::{FieldValue, Point};
 use crate::sample::{Quality, Reading, Scan, ScanStatus, Value};
+use crate::sink::influxdb::encoder::{FieldValue, Point};
 
-const TOTAL: &str = "mill_feed_belt.total_t";
-const RATE: &str = "mill_feed_belt.feed_rate_tph";
-const POWER: &str = "ball_mill.power_kw";
-const FEED_AG: &str = "flotation_feed.ag_gpt";
-const CONC_AG: &str = "pb_concentrate.ag_gpt";
-const TAIL_AG: &str = "final_tailings.ag_gpt";
-const WRAP: f64 = 4_294_967.296;
-const MIN: i64 = 60_000;
-const HOUR: i64 = 3_600_000;
+pub(super) const TOTAL: &str = "mill_feed_belt.total_t";
+pub(super) const RATE: &str = "mill_feed_belt.feed_rate_tph";
+pub(super) const POWER: &str = "ball_mill.power_kw";
+pub(super) const FEED_AG: &str = "flotation_feed.ag_gpt";
+pub(super) const CONC_AG: &str = "pb_concentrate.ag_gpt";
+pub(super) const TAIL_AG: &str = "final_tailings.ag_gpt";
+pub(super) const WRAP: f64 = 4_294_967.296;
+pub(super) const MIN: i64 = 60_000;
+pub(super) const HOUR: i64 = 3_600_000;
 
-fn settings() -> Kpi {
+pub(super) fn settings() -> Kpi {
     Kpi {
         day_start: time(7, 0, 0, 0),
         interval: Duration::from_secs(60),
@@ -39,11 +39,13 @@ fn settings() -> Kpi {
         conc_ag: CONC_AG.into(),
         tail_ag: TAIL_AG.into(),
         three_product: None,
+        zn_conc_ag: None,
+        reconcile: None,
         state_file: PathBuf::from("unused"),
     }
 }
 
-fn site() -> Site {
+pub(super) fn site() -> Site {
     Site {
         name: "caylloma".into(),
         timezone_name: "America/Lima".into(),
@@ -52,7 +54,7 @@ fn site() -> Site {
 }
 
 /// Plant-clock ms of a Lima local time.
-fn lima(d: Date, h: i8, m: i8) -> i64 {
+pub(super) fn lima(d: Date, h: i8, m: i8) -> i64 {
     TimeZone::get("America/Lima")
         .unwrap()
         .to_timestamp(d.at(h, m, 0, 0))
@@ -60,7 +62,7 @@ fn lima(d: Date, h: i8, m: i8) -> i64 {
         .as_millisecond()
 }
 
-fn scan(ts_ms: i64, values: &[(&str, Option<f64>)]) -> Scan {
+pub(super) fn scan(ts_ms: i64, values: &[(&str, Option<f64>)]) -> Scan {
     let readings = values
         .iter()
         .map(|(path, v)| {
@@ -93,18 +95,18 @@ fn scan(ts_ms: i64, values: &[(&str, Option<f64>)]) -> Scan {
 /// A steady plant: the totaliser integrates `rate_tph` (wrapping like a
 /// BW500), the mill draws `power_kw`, assays are the DESIGN §6 example.
 #[derive(Clone)]
-struct Plant {
-    ts: i64,
-    total: f64,
-    rate_tph: f64,
-    power_kw: f64,
-    totaliser_good: bool,
-    power_good: bool,
-    assays: Vec<(&'static str, f64)>,
+pub(super) struct Plant {
+    pub(super) ts: i64,
+    pub(super) total: f64,
+    pub(super) rate_tph: f64,
+    pub(super) power_kw: f64,
+    pub(super) totaliser_good: bool,
+    pub(super) power_good: bool,
+    pub(super) assays: Vec<(&'static str, f64)>,
 }
 
 impl Plant {
-    fn new(ts: i64) -> Self {
+    pub(super) fn new(ts: i64) -> Self {
         Plant {
             ts,
             total: 1_000.0,
@@ -116,7 +118,7 @@ impl Plant {
         }
     }
 
-    fn step(&mut self, dt_ms: i64) {
+    pub(super) fn step(&mut self, dt_ms: i64) {
         self.ts += dt_ms;
         self.total += self.rate_tph * dt_ms as f64 / HOUR as f64;
         if self.total >= WRAP {
@@ -124,7 +126,7 @@ impl Plant {
         }
     }
 
-    fn scan(&self) -> Scan {
+    pub(super) fn scan(&self) -> Scan {
         let mut v = vec![
             (TOTAL, self.totaliser_good.then_some(self.total)),
             (RATE, Some(self.rate_tph)),
@@ -136,7 +138,12 @@ impl Plant {
 }
 
 /// Steps the plant to `until` (inclusive), observing and ticking each scan.
-fn run(engine: &mut KpiEngine, plant: &mut Plant, until: i64, step_ms: i64) -> Vec<Point> {
+pub(super) fn run(
+    engine: &mut KpiEngine,
+    plant: &mut Plant,
+    until: i64,
+    step_ms: i64,
+) -> Vec<Point> {
     let mut out = Vec::new();
     while plant.ts + step_ms <= until {
         plant.step(step_ms);
@@ -146,7 +153,7 @@ fn run(engine: &mut KpiEngine, plant: &mut Plant, until: i64, step_ms: i64) -> V
     out
 }
 
-fn field(p: &Point, key: &str) -> Option<f64> {
+pub(super) fn field(p: &Point, key: &str) -> Option<f64> {
     p.fields
         .iter()
         .find(|(k, _)| k == key)
@@ -157,7 +164,7 @@ fn field(p: &Point, key: &str) -> Option<f64> {
         })
 }
 
-fn text(p: &Point, key: &str) -> Option<String> {
+pub(super) fn text(p: &Point, key: &str) -> Option<String> {
     p.fields
         .iter()
         .find(|(k, _)| k == key)
@@ -167,7 +174,7 @@ fn text(p: &Point, key: &str) -> Option<String> {
         })
 }
 
-fn tag<'a>(p: &'a Point, key: &str) -> &'a str {
+pub(super) fn tag<'a>(p: &'a Point, key: &str) -> &'a str {
     p.tags
         .iter()
         .find(|(k, _)| k == key)
@@ -175,14 +182,14 @@ fn tag<'a>(p: &'a Point, key: &str) -> &'a str {
         .unwrap()
 }
 
-fn dailies(points: &[Point]) -> Vec<&Point> {
+pub(super) fn dailies(points: &[Point]) -> Vec<&Point> {
     points
         .iter()
         .filter(|p| p.measurement == "kpi_daily")
         .collect()
 }
 
-fn close(a: f64, b: f64, tol: f64) -> bool {
+pub(super) fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol
 }
 

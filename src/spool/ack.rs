@@ -114,9 +114,18 @@ pub struct AckFile {
 impl AckFile {
     /// Opens (creating or upgrading if needed) the ack file in `dir` and
     /// returns what it held. Both slots exist on disk when it returns.
+    #[cfg(test)]
     pub fn open(dir: &Path) -> Result<(AckFile, Loaded), SpoolError> {
-        remove_leftover(dir)?;
-        let path = dir.join(FILE);
+        AckFile::open_named(dir, FILE)
+    }
+
+    /// Like [`AckFile::open`], for the file `name` in `dir` (one per sink
+    /// cursor, see [`super::cursor`]).
+    pub fn open_named(dir: &Path, name: &str) -> Result<(AckFile, Loaded), SpoolError> {
+        if name == FILE {
+            remove_leftover(dir)?;
+        }
+        let path = dir.join(name);
         let existed = path.exists();
         let file = OpenOptions::new()
             .read(true)

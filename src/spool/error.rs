@@ -60,6 +60,12 @@ pub enum SpoolError {
     /// An ack for a seq that was never handed out.
     #[error("spool {}: cannot acknowledge seq {seq}, the newest appended seq is {last}", dir.display())]
     AckBeyondLast { dir: PathBuf, seq: u64, last: u64 },
+    /// A sink name that cannot name its cursor file.
+    #[error("spool {}: sink name {name:?} is not usable (letters, digits, '_' and '-' only)", dir.display())]
+    BadSinkName { dir: PathBuf, name: String },
+    /// A cursor for a sink the spool was not opened for.
+    #[error("spool {}: no cursor for sink {name:?}", dir.display())]
+    UnknownSink { dir: PathBuf, name: String },
     /// A record read back differently from how it read a moment before:
     /// the disk or the filesystem is failing.
     #[error("spool segment {}: offset {offset} reads back inconsistently ({reason})", path.display())]

@@ -64,6 +64,22 @@ fn named_pid(file: &File) -> Option<u32> {
         .ok()
 }
 
+/// Tries the lock a few times over 200 ms before giving up: a process
+/// being spawned holds a copy of every descriptor until it execs, so a
+/// lock just released by this process can look held for a moment.
+fn lock_soon(file: &std::fs::File) -> io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match try_lock(file) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && tries < 10 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 pub fn acquire(dir: &Path) -> Result<LockFile, SpoolError> {
     let dir = std::fs::canonicalize(dir)
         .map_err(|e| SpoolError::io("resolve spool directory", dir, e))?;
@@ -76,7 +92,7 @@ pub fn acquire(dir: &Path) -> Result<LockFile, SpoolError> {
         .truncate(false)
         .open(&path)
         .map_err(|e| SpoolError::io("open lock file", &path, e))?;
-    match try_lock(&file) {
+    match lock_soon(&file) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
             return Err(match named_pid(&file) {

@@ -79,23 +79,27 @@
 //! Layout: [`record`] encodes one record, `scan` reads a segment's bytes,
 //! `segment` does segment file I/O, `ack` the ack file, `lock` the lock
 //! file, `events` the log lines and metrics.
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 mod ack;
+mod ahead;
+pub mod cursor;
 mod dir;
 mod error;
 mod events;
 mod lock;
+mod open;
+mod read;
 pub mod record;
 mod scan;
 mod segment;
 #[cfg(test)]
 mod tests;
 
+pub use cursor::{Cursors, DEFAULT_SINK};
 pub use error::SpoolError;
 pub use record::RecordError;
 pub use scan::{decode_segment, DecodeStop, DecodedSegment, Skipped};
@@ -261,7 +265,9 @@ pub struct Spool {
     writer: Option<File>,
     reader: Reader,
     acked: u64,
-    ack_file: ack::AckFile,
+    cursors: cursor::Cursors,
+    /// Read positions of sinks ahead of the slowest (see [`ahead`]).
+    ahead: BTreeMap<String, ahead::AheadPos>,
     next_seq: u64,
     counters: Counters,
     // Last: released after every file above is closed.
@@ -272,140 +278,6 @@ impl Spool {
     /// Opens or creates the spool in `dir` with default segment sizes.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<Spool, SpoolError> {
         Spool::open_with(dir, SpoolOptions::new(max_bytes))
-    }
-
-    /// Opens or creates the spool in `dir`: takes the lock, recovers from
-    /// whatever a crash left and positions the reader at the first
-    /// unacknowledged record.
-    pub fn open_with(dir: &Path, opts: SpoolOptions) -> Result<Spool, SpoolError> {
-        let min = record::encoded_len(0);
-        if opts.max_bytes < min {
-            return Err(SpoolError::MaxBytesTooSmall {
-                dir: dir.to_path_buf(),
-                max_bytes: opts.max_bytes,
-                min,
-            });
-        }
-        let opts = SpoolOptions {
-            segment_bytes: opts.segment_bytes.max(1),
-            ..opts
-        };
-        fs::create_dir_all(dir).map_err(|e| SpoolError::io("create spool directory", dir, e))?;
-        let lock = lock::acquire(dir)?;
-        let dir = dir.to_path_buf();
-        let (ack_file, loaded) = ack::AckFile::open(&dir)?;
-        let acked = match loaded {
-            ack::Loaded::Missing => 0,
-            ack::Loaded::Acked(seq) => seq,
-            ack::Loaded::Corrupt(reason) => {
-                // Delivering twice beats losing: the at-least-once side.
-                events::ack_file_unreadable(&dir.join(ack::FILE), &reason);
-                0
-            }
-        };
-
-        let mut counters = Counters::default();
-        let mut next_seq = acked.saturating_add(1).max(1);
-        let mut segments = VecDeque::new();
-        // Per segment: offset and index of its first record newer than the ack.
-        let mut starts: VecDeque<Option<(u64, u64)>> = VecDeque::new();
-        let files = segment::list(&dir)?;
-        let mut prev_last: Option<u64> = None;
-        for (i, (first, path)) in files.iter().enumerate() {
-            let bytes = segment::read_all(path)?;
-            let floor = prev_last.map_or(*first, |p| (*first).max(p.saturating_add(1)));
-            let scan = scan::scan(&bytes, Some(floor));
-            let mut seg = Segment::new(*first, path.clone());
-            seg.size = bytes.len() as u64;
-            for s in &scan.skipped {
-                events::corrupt(path, s.offset, s.len, s.lost, &s.reason);
-                counters.corrupt_records += s.lost;
-                seg.skips.push((s.offset, s.offset + s.len));
-            }
-            if let Some(stop) = scan.stop {
-                let tail = seg.size - stop.offset;
-                match files.get(i + 1) {
-                    None => {
-                        segment::truncate(path, stop.offset)?;
-                        events::torn_tail(path, stop.offset, tail, &stop.reason);
-                        counters.truncated_bytes += tail;
-                        seg.size = stop.offset;
-                    }
-                    Some((next_first, _)) => {
-                        let expected = scan.records.last().map_or(floor, |r| r.seq + 1);
-                        let lost = next_first.saturating_sub(expected).max(1);
-                        events::corrupt(path, stop.offset, tail, lost, &stop.reason);
-                        counters.corrupt_records += lost;
-                        seg.skips.push((stop.offset, seg.size));
-                    }
-                }
-            }
-            seg.valid = scan.records.len() as u64;
-            seg.last_seq = scan.records.last().map(|r| r.seq);
-            if let Some(last) = seg.last_seq {
-                prev_last = Some(last);
-                next_seq = next_seq.max(last.saturating_add(1));
-            }
-            next_seq = next_seq.max(*first);
-            starts.push_back(
-                scan.records
-                    .iter()
-                    .position(|r| r.seq > acked)
-                    .map(|i| (scan.records[i].offset, i as u64)),
-            );
-            segments.push_back(seg);
-        }
-
-        // Leading segments with nothing newer than the ack are done with.
-        // A lone empty segment stays: its name carries the next seq.
-        let mut deleted = false;
-        while let Some(front) = segments.front() {
-            let done = match front.last_seq {
-                Some(last) => last <= acked,
-                None => segments.len() > 1,
-            };
-            if !done {
-                break;
-            }
-            segment::remove(&front.path)?;
-            segments.pop_front();
-            starts.pop_front();
-            deleted = true;
-        }
-        if deleted {
-            dir::sync_dir(&dir)?;
-        }
-        let mut reader = Reader::default();
-        if let Some(Some((offset, consumed))) = starts.front() {
-            reader.offset = *offset;
-            reader.consumed = *consumed;
-        }
-
-        let spool = Spool {
-            dir,
-            opts,
-            segments,
-            writer: None,
-            reader,
-            acked,
-            ack_file,
-            next_seq,
-            counters,
-            lock,
-        };
-        let stats = spool.stats();
-        events::gauges(&stats);
-        tracing::info!(
-            dir = %spool.dir.display(),
-            records = stats.records,
-            bytes = stats.bytes,
-            segments = stats.segments,
-            acked_seq = stats.acked_seq,
-            next_seq = spool.next_seq,
-            lock = %spool.lock.path().display(),
-            "spool opened"
-        );
-        Ok(spool)
     }
 
     pub fn dir(&self) -> &Path {
@@ -574,7 +446,7 @@ impl Spool {
         self.segments.iter().map(|s| s.size).sum()
     }
 
-    /// The oldest record not yet acknowledged, left in place.
+    /// The oldest record not yet acknowledged by every sink, left in place.
     pub fn peek(&mut self) -> Result<Option<SpoolRecord>, SpoolError> {
         let found = self
             .seek_unacked(true)
@@ -585,27 +457,12 @@ impl Spool {
         }))
     }
 
-    /// Acknowledges every record up to and including `seq`: persists the
-    /// position, then deletes segments left fully acknowledged. Acking an
-    /// old seq again is a no-op; a seq never handed out is an error.
+    /// Acknowledges for the default sink every record up to and including
+    /// `seq`: persists the position, then deletes segments every sink has
+    /// passed. Acking an old seq again is a no-op; a seq never handed out
+    /// is an error.
     pub fn ack(&mut self, seq: u64) -> Result<(), SpoolError> {
-        if seq <= self.acked {
-            return Ok(());
-        }
-        let last = self.next_seq - 1;
-        if seq > last {
-            return Err(SpoolError::AckBeyondLast {
-                dir: self.dir.clone(),
-                seq,
-                last,
-            });
-        }
-        self.ack_file.store(seq)?;
-        self.acked = seq;
-        self.seek_unacked(false)
-            .inspect_err(|_| self.forget_reader_file())?;
-        events::gauges(&self.stats());
-        Ok(())
+        self.ack_for(cursor::DEFAULT_SINK, seq)
     }
 
     pub fn stats(&self) -> SpoolStats {
@@ -621,201 +478,5 @@ impl Spool {
             acked_seq: self.acked,
             last_seq: self.next_seq - 1,
         }
-    }
-
-    /// Moves the reader to the oldest good record newer than the ack,
-    /// deleting segments left behind. With `payload`, reads and checks that
-    /// record; without, stops at its header (all `ack` needs to know).
-    fn seek_unacked(&mut self, payload: bool) -> Result<Option<Found>, SpoolError> {
-        let mut deleted = false;
-        let mut rescans = 0;
-        let found = loop {
-            let Some(front) = self.segments.front() else {
-                break None;
-            };
-            let only = self.segments.len() == 1;
-            let done = match front.last_seq {
-                Some(last) => last <= self.acked,
-                None => !only,
-            };
-            let offset = self.reader.offset;
-            let (size, skip_end) = (front.size, front.skip_end(offset));
-            // Past the end of an older segment: the rest of it was damaged.
-            if done || (offset >= size && !only) {
-                segment::remove(&front.path)?;
-                self.retire_front_unlinked();
-                deleted = true;
-                continue;
-            }
-            if let Some(end) = skip_end {
-                self.reader.offset = end;
-                self.reader.verified = None;
-                continue;
-            }
-            if offset >= size {
-                break None;
-            }
-            if let Some(v) = self.reader.verified.filter(|v| v.offset == offset) {
-                if v.seq <= self.acked {
-                    self.advance(v.next);
-                    continue;
-                }
-                if !payload {
-                    break Some(Found {
-                        seq: v.seq,
-                        payload: Vec::new(),
-                    });
-                }
-            }
-            match self.read_oldest(offset, payload)? {
-                Read::Good { seq, next, .. } if seq <= self.acked => self.advance(next),
-                Read::Good { seq, next, payload } => {
-                    self.reader.verified = Some(Verified { seq, offset, next });
-                    break Some(Found { seq, payload });
-                }
-                Read::Ahead { seq } => {
-                    break Some(Found {
-                        seq,
-                        payload: Vec::new(),
-                    })
-                }
-                Read::Bad(reason) => {
-                    rescans += 1;
-                    if rescans > 3 {
-                        return Err(SpoolError::Unstable {
-                            path: self
-                                .segments
-                                .front()
-                                .map(|s| s.path.clone())
-                                .unwrap_or_default(),
-                            offset,
-                            reason,
-                        });
-                    }
-                    self.rescan_oldest(offset, reason)?;
-                }
-            }
-        };
-        if deleted {
-            dir::sync_dir(&self.dir)?;
-        }
-        Ok(found)
-    }
-
-    /// After a failed read the next attempt opens the segment afresh: the
-    /// handle may be what failed (a remounted disk, a replaced file).
-    fn forget_reader_file(&mut self) {
-        self.reader.file = None;
-        self.reader.verified = None;
-    }
-
-    fn advance(&mut self, next: u64) {
-        self.reader.offset = next;
-        self.reader.consumed += 1;
-        self.reader.verified = None;
-    }
-
-    /// Reads the record at `offset` of the oldest segment.
-    fn read_oldest(&mut self, offset: u64, with_payload: bool) -> Result<Read, SpoolError> {
-        let Some(seg) = self.segments.front() else {
-            return Ok(Read::Bad(RecordError::Truncated {
-                needed: record::HEADER_LEN as u64,
-                available: 0,
-            }));
-        };
-        let file = match &mut self.reader.file {
-            Some(f) => f,
-            slot => slot.insert(segment::open_read(&seg.path)?),
-        };
-        let available = seg.size.saturating_sub(offset);
-        let mut header = [0u8; record::HEADER_LEN];
-        let head = &mut header[..(record::HEADER_LEN as u64).min(available) as usize];
-        if let Some(bad) = read_at(file, &seg.path, offset, head)? {
-            return Ok(Read::Bad(bad));
-        }
-        let h = match record::decode_header(head) {
-            Ok(h) => h,
-            Err(e) => return Ok(Read::Bad(e)),
-        };
-        let len = h.record_len();
-        if len > available {
-            return Ok(Read::Bad(RecordError::Truncated {
-                needed: len,
-                available,
-            }));
-        }
-        if !with_payload && h.seq > self.acked {
-            return Ok(Read::Ahead { seq: h.seq });
-        }
-        let mut payload = vec![0u8; h.len as usize];
-        if let Some(bad) = read_at(
-            file,
-            &seg.path,
-            offset + record::HEADER_LEN as u64,
-            &mut payload,
-        )? {
-            return Ok(Read::Bad(bad));
-        }
-        if let Err(e) = record::verify(&h, &payload) {
-            return Ok(Read::Bad(e));
-        }
-        Ok(Read::Good {
-            seq: h.seq,
-            next: offset + len,
-            payload,
-        })
-    }
-
-    /// The oldest segment changed under us (the disk damaged a record read
-    /// fine at open): scan it again, count what was lost, and put the
-    /// reader on the next good record.
-    fn rescan_oldest(&mut self, offset: u64, reason: RecordError) -> Result<(), SpoolError> {
-        let Some(seg) = self.segments.front_mut() else {
-            return Ok(());
-        };
-        let bytes = segment::read_all(&seg.path)?;
-        let scan = scan::scan(&bytes, Some(seg.first_seq));
-        let valid = scan.records.len() as u64;
-        let lost = seg.valid.saturating_sub(valid).max(1);
-        seg.size = bytes.len() as u64;
-        seg.valid = valid;
-        seg.last_seq = scan.records.last().map(|r| r.seq);
-        seg.skips = scan
-            .skipped
-            .iter()
-            .map(|s| (s.offset, s.offset + s.len))
-            .chain(scan.stop.map(|s| (s.offset, seg.size)))
-            .collect();
-        let next = scan.records.iter().position(|r| r.offset >= offset);
-        let (next_offset, consumed) = match next {
-            Some(i) => (scan.records[i].offset, i as u64),
-            None => (seg.size, valid),
-        };
-        if next_offset > offset {
-            events::corrupt(&seg.path, offset, next_offset - offset, lost, &reason);
-            self.counters.corrupt_records += lost;
-        }
-        self.reader.offset = next_offset;
-        self.reader.consumed = consumed;
-        self.reader.verified = None;
-        Ok(())
-    }
-}
-
-/// Reads exactly `buf.len()` bytes; a file shorter than expected is damage
-/// (`Some`), not an I/O failure.
-fn read_at(
-    file: &File,
-    path: &Path,
-    offset: u64,
-    buf: &mut [u8],
-) -> Result<Option<RecordError>, SpoolError> {
-    match file.read_exact_at(buf, offset) {
-        Ok(()) => Ok(None),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Some(RecordError::Truncated {
-            needed: buf.len() as u64,
-            available: 0,
-        })),
-        Err(e) => Err(SpoolError::io("read segment", path, e)),
     }
 }

@@ -20,8 +20,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use plantgw::config::{Influx, InfluxTarget, Secret};
-use plantgw::historian::query::QueryClient;
 use plantgw::influxd::{Auth, Influxd, InfluxdError};
+use plantgw::sink::influxdb::query::QueryClient;
 use tokio_util::sync::CancellationToken;
 
 /// Settings for a v2 target at `url`.

@@ -2,7 +2,7 @@
 //! `run` stopped by SIGTERM flushing what it holds and exiting 0.
 use std::time::Duration;
 
-use plantgw::historian::query::QueryClient;
+use plantgw::sink::influxdb::query::QueryClient;
 
 use super::{plantgw, Running};
 

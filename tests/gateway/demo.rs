@@ -44,6 +44,22 @@ fn demo_starts_influxdb_simulator_and_gateway_and_fills_the_database() {
     );
     assert!(stdout.contains("gateway KPI"), "no KPI line in:\n{stdout}");
     assert!(stdout.contains("(ground truth)"), "{stdout}");
+    // The plant clock starts at the production day's start (07:00 Lima),
+    // so the first screen shows a day from its first tonne.
+    let first = stdout.lines().find(|l| l.starts_with("plant ")).unwrap();
+    assert!(first.contains(" 07:0"), "first plant line: {first}");
+    // Once two totaliser readings and the first assays are in (the first
+    // two lines on a busy machine), every KPI line has a throughput (a
+    // rate over the last plant-hour) and the pace to the year target.
+    let kpi: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("gateway KPI"))
+        .collect();
+    assert!(kpi.len() >= 4, "{stdout}");
+    for line in &kpi[2..] {
+        assert!(line.contains(" t/h (last h)"), "no throughput: {line}");
+        assert!(line.contains("Moz/yr"), "no pace: {line}");
+    }
     // Its data lives under ./var of the working directory.
     assert!(dir.path().join("var/influxdb/data").is_dir());
     assert!(dir.path().join("var/demo/truth.jsonl").is_file());

@@ -1,9 +1,9 @@
 //! The v1 write API and InfluxQL against a real InfluxDB 1.x (`influxd`).
-use plantgw::historian::{
+use plantgw::sample::Value;
+use plantgw::sink::influxdb::{
     deliver_with, encode_point, Delivery, FieldValue, InfluxClient, LineWriter as _, Point,
     QueryClient, QueryError, ScanEncoder, Series, WriteOutcome,
 };
-use plantgw::sample::Value;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 

@@ -2,7 +2,7 @@
 //! documents: request shape, and every error path of DESIGN §7.
 use std::time::{Duration, Instant};
 
-use plantgw::historian::{deliver_with, Delivery, InfluxClient, WriteOutcome, WriterState};
+use plantgw::sink::influxdb::{deliver_with, Delivery, InfluxClient, WriteOutcome, WriterState};
 use tokio_util::sync::CancellationToken;
 
 use super::fast_policy;
@@ -431,7 +431,7 @@ async fn the_token_never_appears_in_debug_output_or_errors() {
     let e = InfluxClient::new(&s).unwrap_err();
     assert!(!format!("{e} {e:?}").contains(TOKEN));
 
-    let q = plantgw::historian::QueryClient::new(&v2_settings(&mock.url, TOKEN)).unwrap();
+    let q = plantgw::sink::influxdb::QueryClient::new(&v2_settings(&mock.url, TOKEN)).unwrap();
     assert!(!format!("{q:?}").contains(TOKEN));
     mock.with(|s| s.script.push_back(MockReply::EchoAuthorization));
     let e = q.query("SELECT 1").await.unwrap_err();

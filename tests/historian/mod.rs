@@ -8,8 +8,8 @@ mod victoria_v2;
 use std::time::Duration;
 
 use plantgw::config::{DataType, Plc, Table, Tag, TagId};
-use plantgw::historian::RetryPolicy;
 use plantgw::sample::{Quality, Reading, Scan, ScanStatus, Value};
+use plantgw::sink::influxdb::RetryPolicy;
 
 /// Fast, deterministic retries so error paths take milliseconds.
 pub fn fast_policy() -> RetryPolicy {

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use plantgw::historian::{InfluxClient, WriteOutcome};
+use plantgw::sink::influxdb::{InfluxClient, WriteOutcome};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 

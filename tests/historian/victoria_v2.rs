@@ -3,8 +3,8 @@
 //! with the line's tags as labels.
 use std::time::Duration;
 
-use plantgw::historian::{deliver_with, Delivery, InfluxClient, ScanEncoder};
 use plantgw::sample::Value;
+use plantgw::sink::influxdb::{deliver_with, Delivery, InfluxClient, ScanEncoder};
 use serde_json::{json, Value as Json};
 use tokio_util::sync::CancellationToken;
 

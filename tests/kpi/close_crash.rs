@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use plantgw::config::Settings;
-use plantgw::historian::query::QueryClient;
+use plantgw::sink::influxdb::query::QueryClient;
 use plantsim::clock::PlantClock;
 use plantsim::map::PlantMap;
 use plantsim::simulator::{RunningSim, SimOptions, Simulator};

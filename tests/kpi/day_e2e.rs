@@ -91,12 +91,20 @@ async fn a_day_through_a_crash_matches_ground_truth_and_recomputes() {
     )
     .await;
     let q = format!(
-        r#"SELECT "ore_dry_t","ore_wet_t","ag_oz","ag_head_gpt","ag_recovery_pct","mill_availability_pct","totaliser_resets" FROM "kpi_daily" WHERE "day"='{DAY}'"#
+        r#"SELECT "ore_dry_t","ore_wet_t","ag_oz","ag_head_gpt","ag_recovery_pct","mill_availability_pct","totaliser_resets","ag_oz_pace_year" FROM "kpi_daily" WHERE "day"='{DAY}'"#
     );
     let daily = crate::common::eventually(Duration::from_secs(30), "kpi_daily row", || async {
         query.query(&q).await.ok()?.into_iter().next()
     })
     .await;
+    let rq = format!(
+        r#"SELECT "ag_recovery_pct","ag_recovery_ci95_pp","ag_oz","ag_oz_ci95","chi2","dof","p_value","gross_error","adj_zn_conc_ag" FROM "kpi_reconciled" WHERE "day"='{DAY}'"#
+    );
+    let reconciled =
+        crate::common::eventually(Duration::from_secs(30), "kpi_reconciled row", || async {
+            query.query(&rq).await.ok()?.into_iter().next()
+        })
+        .await;
     let _ = Command::new("kill")
         .args(["-TERM", &gw.id().to_string()])
         .status();
@@ -144,6 +152,41 @@ async fn a_day_through_a_crash_matches_ground_truth_and_recomputes() {
         0.0,
         "the restart must not look like a totaliser reset"
     );
+    // The first whole day closed: the pace is its ounces × 365 (the
+    // 20 minutes before it, the gateway's partial first day, do not count).
+    assert!(
+        rel(col("ag_oz_pace_year"), oz * 365.0) < 1e-9,
+        "pace {} vs {oz} oz × 365",
+        col("ag_oz_pace_year")
+    );
+
+    // The reconciled balance of the same day, written at the close.
+    assert_eq!(reconciled.values.len(), 1, "{reconciled:?}");
+    let rc = |name: &str| reconciled.values[0][reconciled.column(name).unwrap()].clone();
+    let rf = |name: &str| rc(name).as_f64().unwrap();
+    let (r, ci) = (rf("ag_recovery_pct"), rf("ag_recovery_ci95_pp"));
+    eprintln!(
+        "{DAY}: reconciled rec {r:.2} ± {ci:.2} pp, {:.1} ± {:.1} oz, χ² {:.4}, p {:.3} | truth rec {:.2} %, {:.1} oz",
+        rf("ag_oz"),
+        rf("ag_oz_ci95"),
+        rf("chi2"),
+        rf("p_value"),
+        day.ag_recovery_pct,
+        day.ag_oz
+    );
+    assert!(
+        (r - day.ag_recovery_pct).abs() <= ci,
+        "truth {} outside reconciled {r} ± {ci}",
+        day.ag_recovery_pct
+    );
+    assert!(
+        (rf("ag_oz") - day.ag_oz).abs() <= rf("ag_oz_ci95"),
+        "truth oz outside the interval"
+    );
+    assert_eq!(rc("dof").as_i64(), Some(1));
+    assert!(rf("p_value") > 0.05, "the simulator's assays balance");
+    assert_eq!(rc("gross_error").as_str(), Some(""));
+    assert!(rf("adj_zn_conc_ag") > 100.0);
 
     // Recompute the day from the raw series, as `plantgw kpi --day` does.
     let k = settings.kpi.as_ref().unwrap();
@@ -178,8 +221,21 @@ async fn a_day_through_a_crash_matches_ground_truth_and_recomputes() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains(DAY) && text.contains("ore dry") && text.contains("written"),
+        text.contains(DAY)
+            && text.contains("ore dry")
+            && text.contains("reconciled (χ²")
+            && text.contains("kpi_daily and kpi_reconciled for 2026-03-02 written"),
         "{text}"
     );
+    // Re-closed onto the same series and timestamp: still one row each.
+    for m in ["kpi_daily", "kpi_reconciled"] {
+        let n = query
+            .query(&format!(
+                r#"SELECT count("ag_recovery_pct") FROM "{m}" WHERE "day"='{DAY}'"#
+            ))
+            .await
+            .unwrap();
+        assert_eq!(n[0].values[0][1].as_i64(), Some(1), "{m}: {n:?}");
+    }
     sim.shutdown().await.unwrap();
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use plantgw::app::{self, RunOptions};
-use plantgw::historian::query::QueryClient;
+use plantgw::sink::influxdb::query::QueryClient;
 use plantsim::clock::PlantClock;
 use plantsim::map::PlantMap;
 use plantsim::simulator::{SimOptions, Simulator};
@@ -252,6 +252,7 @@ fn dashboards_have_the_structure_grafana_needs() {
                 let site_wide = [
                     "FROM \"kpi\"",
                     "FROM \"kpi_daily\"",
+                    "FROM \"kpi_reconciled\"",
                     "FROM \"gateway_status\"",
                 ];
                 if !site_wide.iter().any(|m| q.contains(m)) {
@@ -659,7 +660,7 @@ fn substitute(q: &str, vars: &[(&str, String)]) -> String {
 }
 
 /// At least one series with a non-null value outside the time column.
-fn has_data(series: &[plantgw::historian::query::Series]) -> bool {
+fn has_data(series: &[plantgw::sink::influxdb::query::Series]) -> bool {
     series.iter().any(|s| {
         s.values.iter().any(|row| {
             row.iter()

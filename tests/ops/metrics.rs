@@ -91,7 +91,7 @@ fn find<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> Vec<&
 }
 
 /// KPI gauges that must be there once the engine has run a while.
-const KPI_GAUGES: [&str; 11] = [
+const KPI_GAUGES: [&str; 12] = [
     "ore_dry_t",
     "ore_wet_t",
     "throughput_tph",
@@ -102,6 +102,7 @@ const KPI_GAUGES: [&str; 11] = [
     "ag_recovery_pct",
     "ag_oz",
     "ag_oz_ytd",
+    "ag_oz_pace_year",
     "target_oz_year",
 ];
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use plantgw::historian::query::QueryClient;
+use plantgw::sink::influxdb::query::QueryClient;
 use serde_json::Value;
 
 use super::peer::{self, Mode, ScriptedPlc};

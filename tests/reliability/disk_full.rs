@@ -244,8 +244,8 @@ fn ack_needs_no_free_space() {
 /// the disk reads again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sender_survives_a_failing_spool_read() {
-    use plantgw::historian::client::InfluxClient;
-    use plantgw::historian::pipeline::{sender_task, SharedSpool};
+    use plantgw::pipeline::{sender_task, SharedSpool};
+    use plantgw::sink::influxdb::InfluxClient;
     use plantgw::spool::Spool;
     use std::sync::Arc;
     use tokio_util::sync::CancellationToken;
@@ -307,8 +307,8 @@ async fn sender_survives_a_failing_spool_read() {
 /// confirmed only after the held row reached the spool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_batch_is_confirmed_only_once_it_is_on_disk() {
-    use plantgw::historian::pipeline::{writer_task, HistorianInput, SharedSpool};
-    use plantgw::historian::{FieldValue, Point, ScanEncoder};
+    use plantgw::pipeline::{writer_task, HistorianInput, SharedSpool};
+    use plantgw::sink::influxdb::{FieldValue, Point, ScanEncoder};
     use plantgw::spool::Spool;
     use tokio::sync::{mpsc, oneshot};
 

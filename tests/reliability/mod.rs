@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use plantgw::app::{self, RunOptions, Running};
 use plantgw::config::Settings;
-use plantgw::historian::query::QueryClient;
+use plantgw::sink::influxdb::query::QueryClient;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

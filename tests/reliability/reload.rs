@@ -122,7 +122,7 @@ async fn reload_with_an_unchanged_plc_list_misses_at_most_one_scan() {
 /// Asserts `plc` missed at most `allowed` scans in `from_ms..=to_ms`, and
 /// never two in a row.
 async fn assert_at_most_missed(
-    q: &plantgw::historian::query::QueryClient,
+    q: &plantgw::sink::influxdb::query::QueryClient,
     plc: &str,
     from_ms: i64,
     to_ms: i64,

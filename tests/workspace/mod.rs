@@ -2,4 +2,5 @@
 //! simulator and of developer tools, and only the binary talks to the
 //! terminal.
 mod dependencies;
+mod imports;
 mod layering;

@@ -125,11 +125,18 @@ pub struct Split {
 }
 
 impl Split {
+    /// Mass pulls [C1/F, C2/F] for a feed of `feed` = [Ag, Pb, Zn].
+    pub fn mass_pulls(&self, feed: [f64; 3]) -> [f64; 2] {
+        [
+            feed[1] * self.pb_to_pb / self.pb_conc_pb_pct,
+            feed[2] * self.zn_to_zn / self.zn_conc_zn_pct,
+        ]
+    }
+
     /// Every stream's assays for a feed of `feed` = [Ag, Pb, Zn].
     pub fn assays(&self, feed: [f64; 3]) -> Assays {
         let [f_ag, f_pb, f_zn] = feed;
-        let y1 = f_pb * self.pb_to_pb / self.pb_conc_pb_pct;
-        let y2 = f_zn * self.zn_to_zn / self.zn_conc_zn_pct;
+        let [y1, y2] = self.mass_pulls(feed);
         let yt = 1.0 - y1 - y2;
         let per = |f: f64, r: f64, y: f64| f * r / y;
         Assays {
@@ -330,6 +337,11 @@ impl Flotation {
     /// Fraction of the feed silver reporting to the Pb concentrate.
     pub fn ag_recovery(&self) -> f64 {
         self.split.ag_to_pb
+    }
+
+    /// Mass pulls [C1/F, C2/F] of the ore now being floated.
+    pub fn mass_pulls(&self) -> [f64; 2] {
+        self.split.mass_pulls(self.feed_grade())
     }
 
     pub fn assays(&self) -> &Assays {

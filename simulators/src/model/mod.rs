@@ -44,6 +44,10 @@ pub struct StepOutcome {
     pub ag_head_gpt: f64,
     /// Fraction of the feed silver reporting to the Pb concentrate.
     pub ag_recovery: f64,
+    /// Mass pulls C1/F (Pb-Ag concentrate) and C2/F (Zn concentrate), the
+    /// splits a reconciled balance estimates.
+    pub pb_conc_mass: f64,
+    pub zn_conc_mass: f64,
     pub mill_running: bool,
     pub crusher_running: bool,
 }
@@ -88,6 +92,8 @@ impl Plant {
             moisture_pct: g.moisture_pct,
             ag_head_gpt: self.flotation.ag_head_gpt(),
             ag_recovery: self.flotation.ag_recovery(),
+            pb_conc_mass: self.flotation.mass_pulls()[0],
+            zn_conc_mass: self.flotation.mass_pulls()[1],
             mill_running: self.grinding.mill_running(),
             crusher_running: self.crushing.running(),
         }

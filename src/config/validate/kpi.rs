@@ -6,9 +6,9 @@ use std::time::Duration;
 use jiff::civil::Time;
 
 use super::Issues;
-use crate::config::kpi_inputs::{three_product_keys, KPI_INPUTS};
-use crate::config::raw::KpiConfig;
-use crate::config::settings::{Kpi, Moisture, Plc, Spool, ThreeProductTags};
+use crate::config::kpi_inputs::{three_product_keys, InputRole, KPI_INPUTS};
+use crate::config::raw::{KpiConfig, ReconcileConfig};
+use crate::config::settings::{Kpi, Moisture, Plc, Reconcile, Spool, ThreeProductTags};
 
 pub(super) fn validate(
     k: &KpiConfig,
@@ -29,6 +29,10 @@ pub(super) fn validate(
     check_numbers(k, issues);
     let moisture = moisture(k, issues);
     let three_product = three_product(k, issues);
+    let reconcile = k
+        .reconcile
+        .as_ref()
+        .and_then(|r| reconcile(k, r, three_product.is_some(), issues));
     if issues.len() > before {
         return None;
     }
@@ -48,6 +52,8 @@ pub(super) fn validate(
         conc_ag: k.conc_ag.clone(),
         tail_ag: k.tail_ag.clone(),
         three_product,
+        zn_conc_ag: k.zn_conc_ag.clone(),
+        reconcile,
         state_file: state_file(k, spool),
     })
 }
@@ -150,6 +156,55 @@ fn three_product(k: &KpiConfig, issues: &mut Issues) -> Option<ThreeProductTags>
             None
         }
     }
+}
+
+/// `[kpi.reconcile]` balances the four streams' Ag, Pb and Zn: it needs the
+/// whole three-product set and the Zn concentrate's silver, and its
+/// precisions must name assay keys.
+fn reconcile(
+    k: &KpiConfig,
+    r: &ReconcileConfig,
+    three_product: bool,
+    issues: &mut Issues,
+) -> Option<Reconcile> {
+    let before = issues.len();
+    if !three_product && three_product_keys().all(|s| k.input(s.input).is_none()) {
+        let keys: Vec<&str> = three_product_keys().map(|s| s.key).collect();
+        issues.add(
+            "kpi.reconcile",
+            format!(
+                "the reconciled balance needs the three-product keys ({})",
+                keys.join(", ")
+            ),
+        );
+    }
+    if k.zn_conc_ag.is_none() {
+        issues.add(
+            "kpi.reconcile",
+            "the reconciled balance needs zn_conc_ag (the Zn concentrate's Ag assay)",
+        );
+    }
+    let mut sd_rel_pct = std::collections::BTreeMap::new();
+    for (key, v) in &r.sd_rel_pct {
+        let input = KPI_INPUTS
+            .iter()
+            .find(|s| s.key == key && s.role == InputRole::Assay)
+            .map(|s| s.input);
+        match input {
+            None => issues.add(
+                format!("kpi.reconcile.sd_rel_pct.{key}"),
+                "not an assay key (feed_ag, conc_ag, zn_conc_ag, tail_ag, feed_pb, ... tail_zn)",
+            ),
+            Some(_) if !(v.is_finite() && *v > 0.0 && *v < 100.0) => issues.add(
+                format!("kpi.reconcile.sd_rel_pct.{key}"),
+                format!("{v} must be a percentage above 0 and below 100"),
+            ),
+            Some(i) => {
+                sd_rel_pct.insert(i, *v);
+            }
+        }
+    }
+    (issues.len() == before).then_some(Reconcile { sd_rel_pct })
 }
 
 /// Default: next to the spool directory, so one data directory holds both.

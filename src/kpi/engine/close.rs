@@ -6,11 +6,11 @@ use jiff::civil::Date;
 
 use super::values::Mode;
 use super::{KpiEngine, RestoreWait, RESTORE_WAIT};
-use crate::historian::line::Point;
 use crate::kpi::accum::DayAccum;
 use crate::kpi::report::DailyKpi;
-use crate::kpi::state::Ytd;
+use crate::kpi::state::{Ytd, PACE_DAYS};
 use crate::kpi::KpiError;
+use crate::sink::influxdb::encoder::Point;
 
 impl KpiEngine {
     /// Closes `day` as of its end, for a recompute from history.
@@ -26,11 +26,13 @@ impl KpiEngine {
             .ok_or_else(|| KpiError::Calendar(format!("day {day} not open")))?;
         let (kpi, fallback) = self.values(idx, end_ms, Mode::Recompute);
         self.log_method(day, kpi.recovery_method, fallback);
+        let reconciled = self.reconcile_day(idx, kpi.ore_dry_t);
         Ok(DailyKpi {
             day,
             start_ms,
             end_ms,
             kpi,
+            reconciled,
         })
     }
 
@@ -67,7 +69,15 @@ impl KpiEngine {
 
     fn close_front(&mut self, end_ms: i64) -> Result<DailyKpi, KpiError> {
         let (kpi, fallback) = self.values(0, end_ms, Mode::Closing);
+        let reconciled = self.reconcile_day(0, kpi.ore_dry_t);
+        let whole = self.counted_from(self.cal.start_ms(self.st.days[0].day)?);
         let acc = self.st.days.remove(0);
+        if let Some(oz) = kpi.ag_oz.filter(|v| v.is_finite() && whole.is_some()) {
+            self.st.recent_oz.push_back(oz);
+            while self.st.recent_oz.len() > PACE_DAYS {
+                self.st.recent_oz.pop_front();
+            }
+        }
         self.log_method(acc.day, kpi.recovery_method, fallback);
         if let Some(o) = &mut self.st.outage {
             o.closed_wet_t += acc.provisional.wet_t;
@@ -99,6 +109,7 @@ impl KpiEngine {
             start_ms,
             end_ms,
             kpi,
+            reconciled,
         })
     }
 }

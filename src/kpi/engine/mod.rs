@@ -24,8 +24,8 @@ use super::report::KpiSnapshot;
 use super::state::{EngineState, KpiState, STATE_VERSION};
 use super::track::{HoldCap, Track};
 use crate::config::{InputRole, Kpi, KpiInput, Moisture, Site};
-use crate::historian::line::Point;
 use crate::sample::{Quality, Reading, Scan};
+use crate::sink::influxdb::encoder::Point;
 
 const HOUR_MS: f64 = 3_600_000.0;
 
@@ -44,6 +44,7 @@ struct Config {
     running_kw: f64,
     assays: Vec<(KpiInput, String)>,
     three_product: bool,
+    reconcile: Option<crate::config::Reconcile>,
     /// Per tag path, what the engine does with it (from the declared KPI
     /// inputs; one tag may serve several).
     roles: HashMap<String, Vec<InputRole>>,
@@ -265,6 +266,7 @@ impl Config {
             running_kw: s.mill_running_kw,
             assays,
             three_product: s.three_product.is_some(),
+            reconcile: s.reconcile.clone(),
             roles,
             paths,
         }

@@ -3,9 +3,15 @@
 //! ounces, year to date). Nothing here changes the accumulators.
 //!
 //! Projections, documented here because they are choices:
-//! - `projected_day_t` = dry tonnes so far + the last interval's throughput
-//!   × hours left in the day, so a mill stop shows at once; pro-rata
-//!   (so far × day length / elapsed) when no throughput is known.
+//! - `throughput_tph` (live) = dry t/h over the last plant-hour of booked
+//!   tonnes, from the row marks: a rate a person can read, steady between
+//!   totaliser readings, and a mill stop halves it within half an hour.
+//! - `projected_day_t` = dry tonnes so far + that throughput × hours left
+//!   in the day; pro-rata (so far × day length / elapsed) when no
+//!   throughput is known.
+//! - `ag_oz_pace_year` = mean ounces of the last (up to 7) whole closed
+//!   days × 365; today's ounces scaled to its projected tonnage × 365 while
+//!   none has closed.
 //! - `ag_projected_oz_year` = ounces year to date + the year-to-date pace
 //!   (oz per hour since the later of the year start and the first reading
 //!   the gateway ever saw) × hours left in the year; omitted in the first
@@ -13,11 +19,24 @@
 use jiff::civil::Date;
 
 use super::{KpiEngine, HOUR_MS};
+
+/// The live throughput is a rate over this much plant time.
+const THROUGHPUT_WINDOW_MS: i64 = 3_600_000;
+/// A day of one-minute rows.
+const MAX_ROW_MARKS: usize = 1_440;
 use crate::config::{KpiInput, Moisture};
 use crate::kpi::accum::{DayAccum, Ore};
+use crate::kpi::reconcile::{self, Reconciled};
 use crate::kpi::recovery::{self, RecoveryMethod, Streams};
 use crate::kpi::report::KpiValues;
-use crate::kpi::state::RowMark;
+use crate::kpi::state::{RowMark, PACE_DAYS};
+
+/// A day counts for the pace when booking began within this of its start
+/// (a demo's or an installation's first scans come a little late).
+const WHOLE_DAY_SLACK_MS: i64 = 30 * 60_000;
+
+/// The pace's year: a calendar year of production days.
+const DAYS_PER_YEAR: f64 = 365.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
@@ -35,10 +54,26 @@ impl KpiEngine {
     pub(super) fn live_values(&mut self, idx: usize, day: Date, now_ms: i64) -> KpiValues {
         let (kpi, fallback) = self.values(idx, now_ms, Mode::Live);
         self.log_method(day, kpi.recovery_method, fallback);
-        self.st.last_row = Some(RowMark {
+        self.st.row_marks.push_back(RowMark {
             lifetime_wet_t: self.st.lifetime_wet_t,
             tonnes_until_ms: self.st.tonnes_until_ms,
         });
+        // Keep the newest mark at least an hour old, and nothing older.
+        let marks = &mut self.st.row_marks;
+        marks.retain(|m| m.tonnes_until_ms.is_some());
+        if let Some(n) = self.st.tonnes_until_ms {
+            while marks.len() > 1
+                && marks[1]
+                    .tonnes_until_ms
+                    .is_some_and(|t| n - t >= THROUGHPUT_WINDOW_MS)
+            {
+                marks.pop_front();
+            }
+        }
+        // While the totaliser is silent the marks do not age; bound them.
+        while marks.len() > MAX_ROW_MARKS {
+            marks.pop_front();
+        }
         kpi
     }
 
@@ -59,7 +94,7 @@ impl KpiEngine {
         let dry = acc.ore.dry_t(fallback_m);
         let day_h = (end - start) as f64 / HOUR_MS;
         let throughput = match mode {
-            Mode::Live => self.row_throughput(acc.ore.mean_moisture().or(fallback_m)),
+            Mode::Live => self.hour_throughput(acc.ore.mean_moisture().or(fallback_m)),
             Mode::Closing | Mode::Recompute => dry.map(|d| d / day_h),
         };
         let projected_day_t = match mode {
@@ -89,6 +124,24 @@ impl KpiEngine {
             Mode::Recompute => (None, None),
             Mode::Live | Mode::Closing => self.year_to_date(idx, now_ms),
         };
+        let ag_oz_pace_year = match mode {
+            Mode::Recompute => None,
+            Mode::Closing => match self.counted_from(start) {
+                Some(_) => self.pace(ag_oz),
+                // The gateway's first, partial day: scaled to a whole day
+                // when nothing better is known, never averaged in.
+                None => self.pace(None).or_else(|| {
+                    let seen = self.st.first_seen_ms?.clamp(start, end);
+                    let oz = ag_oz?;
+                    (end > seen)
+                        .then(|| oz * (end - start) as f64 / (end - seen) as f64 * DAYS_PER_YEAR)
+                }),
+            },
+            Mode::Live => self.pace(None).or_else(|| {
+                let (oz, proj, dry) = (ag_oz?, projected_day_t?, dry?);
+                (dry > 0.0).then(|| oz * proj / dry * DAYS_PER_YEAR)
+            }),
+        };
         let kpi = KpiValues {
             ore_wet_t: acc.ore.wet_t,
             ore_dry_t: dry,
@@ -103,11 +156,57 @@ impl KpiEngine {
             ag_oz,
             ag_oz_ytd,
             ag_projected_oz_year,
+            ag_oz_pace_year,
             target_oz_year: self.cfg.target_oz_year,
             good_data_pct,
             totaliser_resets: acc.totaliser_resets,
         };
         (kpi, fallback)
+    }
+
+    /// Mean ounces of the last closed days (and `closing`, the day being
+    /// closed) × 365; None before any day has closed.
+    fn pace(&self, closing: Option<f64>) -> Option<f64> {
+        let skip = usize::from(closing.is_some());
+        let keep = PACE_DAYS - skip;
+        let from = self.st.recent_oz.len().saturating_sub(keep);
+        let days: Vec<f64> = self
+            .st
+            .recent_oz
+            .iter()
+            .skip(from)
+            .copied()
+            .chain(closing)
+            .collect();
+        (!days.is_empty()).then(|| days.iter().sum::<f64>() / days.len() as f64 * DAYS_PER_YEAR)
+    }
+
+    /// Whether a day starting at `start_ms` was booked from (about) its
+    /// start, so its ounces are a whole day's: the gateway's first day,
+    /// begun mid-day, is not. Some(()) when it counts.
+    pub(super) fn counted_from(&self, start_ms: i64) -> Option<()> {
+        let first = self.st.first_seen_ms?;
+        (first <= start_ms + WHOLE_DAY_SLACK_MS).then_some(())
+    }
+
+    /// The day's balance reconciled, when `[kpi.reconcile]` is on; a day
+    /// that cannot be reconciled is logged and gets no row.
+    pub(super) fn reconcile_day(&self, idx: usize, dry_t: Option<f64>) -> Option<Reconciled> {
+        let settings = self.cfg.reconcile.as_ref()?;
+        let acc = &self.st.days[idx];
+        match reconcile::reconcile(|i| acc.ore.assay(i), |i| settings.sd_rel_pct(i), dry_t) {
+            Ok(r) => {
+                if let Some(g) = r.gross_error {
+                    tracing::warn!(day = %acc.day, chi2 = r.chi2, p_value = r.p_value, likely = g.key(),
+                        "KPI: the day's assays do not balance within their precision");
+                }
+                Some(r)
+            }
+            Err(e) => {
+                tracing::warn!(day = %acc.day, error = %e, "KPI: day not reconciled");
+                None
+            }
+        }
     }
 
     /// Moisture for tonnes booked while it was unknown: the constant, else
@@ -126,12 +225,29 @@ impl KpiEngine {
         Some(recovery::recovered_oz(dry, head, r?))
     }
 
-    /// Dry t/h since the last row, over the time the booked tonnes cover
-    /// (after an outage the delta is spread over the outage, not over one
-    /// interval).
-    fn row_throughput(&self, moisture: Option<f64>) -> Option<f64> {
-        let mark = self.st.last_row?;
-        let span = self.st.tonnes_until_ms? - mark.tonnes_until_ms?;
+    /// Dry t/h over the last plant-hour of booked tonnes (from the newest
+    /// row mark at least an hour back, or the oldest there is), over the
+    /// time the booked tonnes cover: after an outage the delta is spread
+    /// over the outage, and at high demo speeds, where several rows pass
+    /// between two totaliser readings, the rate is still known.
+    fn hour_throughput(&self, moisture: Option<f64>) -> Option<f64> {
+        let until = self.st.tonnes_until_ms?;
+        let mark = self
+            .st
+            .row_marks
+            .iter()
+            .rev()
+            .find(|m| {
+                m.tonnes_until_ms
+                    .is_some_and(|t| until - t >= THROUGHPUT_WINDOW_MS)
+            })
+            .or_else(|| {
+                self.st
+                    .row_marks
+                    .iter()
+                    .find(|m| m.tonnes_until_ms.is_some_and(|t| t < until))
+            })?;
+        let span = until - mark.tonnes_until_ms?;
         if span <= 0 {
             return None;
         }

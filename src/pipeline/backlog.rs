@@ -14,6 +14,7 @@
 //! Only a lack of space is answered by dropping spooled data: after an EIO
 //! or a read-only remount, deleting would lose data without helping, so
 //! the memory queue alone bridges until the disk recovers.
+use crate::http::health::SpoolTrouble;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -31,17 +32,6 @@ const MAX_MEMORY: u64 = 64 << 20;
 /// Bytes of batches held in memory while the disk refuses writes.
 pub fn memory_limit(max_bytes: u64) -> usize {
     usize::try_from((max_bytes / 4).clamp(MIN_MEMORY, MAX_MEMORY)).unwrap_or(usize::MAX)
-}
-
-/// The disk refusing writes, as `/healthz` and `gateway_status` show it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Trouble {
-    pub since: Instant,
-    /// When the disk last refused a write, and with what error.
-    pub last: Instant,
-    pub error: String,
-    /// Batches waiting in memory.
-    pub held: usize,
 }
 
 #[derive(Debug)]
@@ -165,8 +155,8 @@ impl Backlog {
         self.dropped
     }
 
-    pub fn trouble(&self) -> Option<Trouble> {
-        self.episode.as_ref().map(|ep| Trouble {
+    pub fn trouble(&self) -> Option<SpoolTrouble> {
+        self.episode.as_ref().map(|ep| SpoolTrouble {
             since: ep.since,
             last: ep.last,
             error: ep.error.clone(),

@@ -15,21 +15,22 @@
 //! The counters restart at 0 with the gateway; dashboards use
 //! `non_negative_difference`/`non_negative_derivative`, which skip the reset.
 //!
-//! Points go straight into the spool as their own one-line batches: they
-//! take the same durable path as plant data (an InfluxDB outage shows up
-//! afterwards as a rising `spool_records`), and the reporter needs no place
-//! in the writer's shutdown order.
+//! Points go into the writer's input like every other point, each spooled
+//! at once with what the writer holds, so they take the same durable path
+//! as plant data (an InfluxDB outage
+//! shows up afterwards as a rising `spool_records`). The reporter holds a
+//! writer input: it must be stopped before the writer can finish.
 use std::sync::Arc;
 use std::time::Duration;
 
 use plantgw_core::clock::PlantClock;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::batcher::Batch;
-use super::line::{encode_point, FieldValue, Point};
-use super::pipeline::SharedSpool;
+use super::{HistorianInput, SharedSpool};
 use crate::http::health::DeliveryCounts;
 use crate::http::Health;
+use crate::sink::influxdb::encoder::{check_tag_value, FieldValue, Point};
 use crate::spool::SpoolStats;
 
 pub const MEASUREMENT: &str = "gateway_status";
@@ -37,10 +38,11 @@ pub const MEASUREMENT: &str = "gateway_status";
 /// Wall time between two points in production.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Reports until `cancel`.
+/// Reports into `input` until `cancel`; `spool` is only read for its stats.
 pub async fn run(
     site: Arc<str>,
     clock: PlantClock,
+    input: mpsc::Sender<HistorianInput>,
     spool: SharedSpool,
     health: Arc<Health>,
     every: Duration,
@@ -48,8 +50,12 @@ pub async fn run(
 ) {
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    // Log a failing spool once per episode, not every tick.
-    let mut failing = false;
+    // Only an unwritable site name fails here, and config validation
+    // refuses those; say so rather than send points the writer drops.
+    if let Err(e) = check_tag_value(&site) {
+        tracing::error!(error = %e, "gateway_status cannot be encoded; reporter stopped");
+        return;
+    }
     loop {
         tokio::select! {
             biased;
@@ -72,28 +78,22 @@ pub async fn run(
             spool.degraded(),
             health.delivery_counts(),
         );
-        let mut body = Vec::with_capacity(192);
-        if let Err(e) = encode_point(&point, &mut body) {
-            // Only an unwritable site name gets here, and config validation
-            // refuses those; say so rather than loop silently.
-            tracing::error!(error = %e, "gateway_status cannot be encoded; reporter stopped");
+        // Spooled at once, not after the batch interval: the dashboard sees
+        // the gateway from its first seconds, and nobody waits for the
+        // confirmation.
+        let (spooled, _) = tokio::sync::oneshot::channel();
+        let sent = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return,
+            sent = input.send(HistorianInput::Durable { points: vec![point], spooled }) => sent,
+        };
+        if sent.is_err() {
+            // The writer is gone: the gateway is stopping or replacing it,
+            // and this reporter is stopped or replaced with it.
+            tracing::debug!("gateway_status reporter: writer input closed; stopped");
             return;
         }
-        match spool.append(Batch { body, lines: 1 }).await {
-            Ok(_) => {
-                metrics::counter!("plantgw_status_reports_total").increment(1);
-                if failing {
-                    tracing::info!("gateway_status points are being spooled again");
-                    failing = false;
-                }
-            }
-            Err(e) => {
-                if !failing {
-                    tracing::warn!(error = %e, "gateway_status point not spooled; will retry");
-                    failing = true;
-                }
-            }
-        }
+        metrics::counter!("plantgw_status_reports_total").increment(1);
     }
 }
 
@@ -127,6 +127,9 @@ pub fn status_point(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::writer_task;
+    use crate::sink::influxdb::encoder::encode_point;
+    use crate::sink::influxdb::ScanEncoder;
     use crate::spool::Spool;
 
     #[test]
@@ -163,9 +166,18 @@ mod tests {
         health.count_written(7);
         health.count_write_error();
         let cancel = CancellationToken::new();
+        let (tx, rx) = mpsc::channel(16);
+        let writer = tokio::spawn(writer_task(
+            rx,
+            ScanEncoder::new("caylloma", &[]),
+            spool.clone(),
+            1,
+            Duration::from_millis(50),
+        ));
         let task = tokio::spawn(run(
             Arc::from("caylloma"),
             PlantClock::wall(),
+            tx,
             spool.clone(),
             health.clone(),
             Duration::from_millis(100),
@@ -182,6 +194,12 @@ mod tests {
         cancel.cancel();
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
+            .unwrap()
+            .unwrap();
+        // The reporter held the writer's only input: the writer ends.
+        tokio::time::timeout(Duration::from_secs(5), writer)
+            .await
+            .unwrap()
             .unwrap()
             .unwrap();
         let first = spool.peek().await.unwrap().unwrap();

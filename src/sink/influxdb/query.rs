@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::client::{build_http, describe, endpoint, read_body, Auth};
+use super::config::{build_http, describe, endpoint, read_body, Auth};
 use super::retry::server_message;
-use super::HistorianError;
+use super::SetupError;
 use crate::config::{Influx, InfluxTarget};
 
 /// One series of a query result; timestamps are epoch milliseconds.
@@ -96,7 +96,7 @@ impl std::fmt::Debug for QueryClient {
 
 impl QueryClient {
     /// Queries the configured database (v1) or bucket (v2).
-    pub fn new(s: &Influx) -> Result<Self, HistorianError> {
+    pub fn new(s: &Influx) -> Result<Self, SetupError> {
         let db = match &s.target {
             InfluxTarget::V1 { database, .. } => database.clone(),
             InfluxTarget::V2 { bucket, .. } => bucket.clone(),

@@ -1,27 +1,30 @@
 //! The HTTP side of InfluxDB writes: one request per call, classified by
 //! [`super::retry::classify`]. Retrying, splitting and bisecting live in
-//! [`super::delivery`], re-exported here for the pipeline.
+//! [`super::delivery`], which drives any [`LineWriter`] and knows nothing
+//! of HTTP.
 //!
 //! Secrets: the v2 token travels in a sensitive `Authorization` header and
-//! the v1 password as basic auth, never in a URL; errors are stripped of
-//! URLs and every message a server sends back is scrubbed of our secrets
-//! before it can reach a log.
+//! the v1 password as basic auth, never in a URL (see [`super::config`]);
+//! errors are stripped of URLs and every message a server sends back is
+//! scrubbed of our secrets before it can reach a log.
 use std::fmt;
 use std::io::Write as _;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
-use reqwest::{RequestBuilder, Url};
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::Url;
 
+use super::config::{build_http, describe, endpoint, Auth};
 use super::conflict::FieldConflicts;
-use super::delivery::{LineWriter, WriterHealth};
+use super::delivery::LineWriter;
+use super::health::WriterHealth;
 use super::retry::{classify, WriteOutcome};
-use super::HistorianError;
-use crate::config::{Influx, InfluxTarget, Secret};
-
-pub use super::delivery::{deliver, deliver_with, Delivery};
+use super::SetupError;
+use crate::config::{Influx, InfluxTarget};
+use crate::http::Health;
 
 /// Largest error body read from a server: InfluxDB's are a few hundred
 /// bytes, and a misbehaving proxy must not make us buffer megabytes.
@@ -42,6 +45,9 @@ pub struct InfluxClient {
     gzip: bool,
     health: WriterHealth,
     conflicts: FieldConflicts,
+    /// Where a sender counts written lines and refused requests; unset
+    /// for one-off writes (`kpi recompute`).
+    counts: OnceLock<Arc<Health>>,
 }
 
 impl fmt::Debug for InfluxClient {
@@ -55,7 +61,7 @@ impl fmt::Debug for InfluxClient {
 }
 
 impl InfluxClient {
-    pub fn new(s: &Influx) -> Result<Self, HistorianError> {
+    pub fn new(s: &Influx) -> Result<Self, SetupError> {
         let write_url = match &s.target {
             InfluxTarget::V2 { org, bucket, .. } => endpoint(
                 &s.url,
@@ -84,12 +90,23 @@ impl InfluxClient {
             gzip: s.gzip,
             health: WriterHealth::default(),
             conflicts: FieldConflicts::default(),
+            counts: OnceLock::new(),
         })
     }
 
     /// Shared view of whether writes are succeeding (for `/healthz`).
     pub fn health(&self) -> &WriterHealth {
         &self.health
+    }
+
+    /// Counts this client's writes into `health` from now on; the first
+    /// call wins.
+    pub fn count_into(&self, health: &Arc<Health>) {
+        let _ = self.counts.set(health.clone());
+    }
+
+    pub(super) fn counts(&self) -> Option<&Arc<Health>> {
+        self.counts.get()
     }
 
     /// One POST of `body`; never retries by itself.
@@ -188,182 +205,10 @@ async fn read_capped(mut resp: reqwest::Response, max: usize) -> Vec<u8> {
     out
 }
 
-/// The whole body, or an error when it fails or exceeds `max` bytes.
-pub(crate) async fn read_body(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if out.len() + chunk.len() > max {
-                    return Err(format!("response larger than {max} bytes"));
-                }
-                out.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(describe(e)),
-        }
-    }
-}
-
-/// A reqwest error as one line, without the URL, with its causes (the
-/// useful part, e.g. "Connection refused", is usually a source).
-pub(crate) fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut s = if e.is_timeout() {
-        format!("timed out ({e})")
-    } else {
-        e.to_string()
-    };
-    let mut src = std::error::Error::source(&e);
-    while let Some(cause) = src {
-        let m = cause.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        src = cause.source();
-    }
-    s
-}
-
-/// `{base}{path}?k=v&…` with the values form-encoded.
-pub(crate) fn endpoint(
-    base: &str,
-    path: &str,
-    query: &[(&str, &str)],
-) -> Result<Url, HistorianError> {
-    let raw = format!("{}{path}", base.trim_end_matches('/'));
-    let mut url = Url::parse(&raw).map_err(|e| HistorianError::Url {
-        url: base.to_string(),
-        reason: e.to_string(),
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(HistorianError::Url {
-            url: base.to_string(),
-            reason: format!("scheme {:?} is not http or https", url.scheme()),
-        });
-    }
-    if !query.is_empty() {
-        let mut q = url.query_pairs_mut();
-        for (k, v) in query {
-            q.append_pair(k, v);
-        }
-    }
-    Ok(url)
-}
-
-/// The reqwest client shared by writes and queries: rustls with ring,
-/// platform roots plus `ca_file`, no redirects (a redirected POST would
-/// turn into a GET and lose the body), the configured timeout.
-pub fn build_http(s: &Influx) -> Result<reqwest::Client, HistorianError> {
-    // Err means a provider is already installed (by us earlier, or by the
-    // embedding program), which is just as good.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut b = reqwest::Client::builder()
-        .tls_backend_rustls()
-        .timeout(s.timeout)
-        .connect_timeout(s.timeout.min(Duration::from_secs(10)))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("plantgw/", env!("CARGO_PKG_VERSION")));
-    if let Some(path) = &s.ca_file {
-        let pem = std::fs::read(path).map_err(|source| HistorianError::CaFileRead {
-            path: path.clone(),
-            source,
-        })?;
-        let certs =
-            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| HistorianError::CaFile {
-                path: path.clone(),
-                reason: describe(e),
-            })?;
-        if certs.is_empty() {
-            return Err(HistorianError::CaFile {
-                path: path.clone(),
-                reason: "no PEM certificate found".into(),
-            });
-        }
-        b = b.tls_certs_merge(certs);
-    }
-    b.build().map_err(|e| HistorianError::Http(describe(e)))
-}
-
-/// Shortest secret scrubbed from server messages.
-const MIN_REDACTED: usize = 4;
-
-/// Credentials, applied per request. `Debug` shows only which kind.
-pub(crate) enum Auth {
-    None,
-    /// Prebuilt `Token …` header, marked sensitive.
-    Token(HeaderValue, Secret),
-    Basic {
-        username: String,
-        password: Option<Secret>,
-    },
-}
-
-impl fmt::Debug for Auth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Auth::None => f.write_str("None"),
-            Auth::Token(..) => f.write_str("Token(***)"),
-            Auth::Basic { username, .. } => write!(f, "Basic({username:?}, ***)"),
-        }
-    }
-}
-
-impl Auth {
-    pub(crate) fn from_target(t: &InfluxTarget) -> Result<Self, HistorianError> {
-        Ok(match t {
-            InfluxTarget::V2 { token, .. } if token.is_empty() => Auth::None,
-            InfluxTarget::V2 { token, .. } => {
-                let mut v = HeaderValue::from_str(&format!("Token {}", token.expose()))
-                    .map_err(|_| HistorianError::InvalidToken)?;
-                v.set_sensitive(true);
-                Auth::Token(v, token.clone())
-            }
-            InfluxTarget::V1 {
-                username: Some(u),
-                password,
-                ..
-            } => Auth::Basic {
-                username: u.clone(),
-                password: password.clone(),
-            },
-            InfluxTarget::V1 { .. } => Auth::None,
-        })
-    }
-
-    pub(crate) fn apply(&self, rb: RequestBuilder) -> RequestBuilder {
-        match self {
-            Auth::None => rb,
-            Auth::Token(h, _) => rb.header(AUTHORIZATION, h.clone()),
-            Auth::Basic { username, password } => {
-                rb.basic_auth(username, password.as_ref().map(Secret::expose))
-            }
-        }
-    }
-
-    /// Replaces our secrets in text that came from elsewhere (a server can
-    /// echo a header back in its error message).
-    pub(crate) fn redact(&self, text: String) -> String {
-        let secret = match self {
-            Auth::Token(_, s) => Some(s),
-            Auth::Basic { password, .. } => password.as_ref(),
-            Auth::None => None,
-        };
-        match secret {
-            // A secret of a few characters would turn every message into
-            // asterisks, and is no secret worth the name anyway.
-            Some(s) if s.expose().len() >= MIN_REDACTED && text.contains(s.expose()) => {
-                text.replace(s.expose(), "***")
-            }
-            _ => text,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Secret;
     use std::time::Duration;
 
     fn settings(target: InfluxTarget) -> Influx {
@@ -410,10 +255,7 @@ mod tests {
     fn bad_urls_and_tokens_are_errors_without_secrets() {
         let mut s = settings(v2("t"));
         s.url = "not a url".into();
-        assert!(matches!(
-            InfluxClient::new(&s),
-            Err(HistorianError::Url { .. })
-        ));
+        assert!(matches!(InfluxClient::new(&s), Err(SetupError::Url { .. })));
         s.url = "ftp://h".into();
         assert!(InfluxClient::new(&s)
             .unwrap_err()

@@ -1,0 +1,154 @@
+//! The sender task: hands spooled batches to a [`Sink`] in order and
+//! acknowledges each once the sink is done with it.
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{PipelineError, SharedSpool};
+use crate::http::Health;
+use crate::sink::{Sink, SinkOutcome};
+
+/// Delivers spooled batches in order. Stops when `cancel` fires and, after
+/// `drain` is signalled (the writer has spooled its last batch), once the
+/// spool is empty or `drain_grace` has passed: whatever is left stays spooled
+/// for the next start.
+pub async fn sender_task<S: Sink>(
+    sink: S,
+    spool: SharedSpool,
+    health: Arc<Health>,
+    drain: CancellationToken,
+    drain_grace: Duration,
+) -> Result<(), PipelineError> {
+    spool.report_to(health.clone());
+    sink.report_to(&health);
+    let mut alarm = Alarm::default();
+    let mut appended = spool.appended();
+    let name = sink.name();
+    // `stop` fires drain_grace after drain: the last chance to deliver.
+    let stop = CancellationToken::new();
+    {
+        let (drain, stop) = (drain.clone(), stop.clone());
+        tokio::spawn(async move {
+            drain.cancelled().await;
+            tokio::time::sleep(drain_grace).await;
+            stop.cancel();
+        });
+    }
+    loop {
+        if stop.is_cancelled() {
+            break;
+        }
+        let Some(next) = persist("read", &stop, || spool.peek_for(name)).await? else {
+            break;
+        };
+        health.writer_pending(next.is_some());
+        let Some(record) = next else {
+            if drain.is_cancelled() {
+                break;
+            }
+            tokio::select! {
+                _ = appended.changed() => {}
+                _ = drain.cancelled() => {}
+            }
+            continue;
+        };
+        let outcome = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            o = sink.write(&record.payload) => o,
+        };
+        if outcome.is_done() {
+            alarm.clear(&sink);
+            if persist("acknowledge", &stop, || spool.ack_for(name, record.seq))
+                .await?
+                .is_none()
+            {
+                // Unacknowledged, the batch is delivered again next start.
+                break;
+            }
+            health.writer_acked();
+            continue;
+        }
+        let wait = alarm.wait(&sink, outcome);
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Runs a spool operation until it succeeds or `stop` fires (`None`): a
+/// disk error must not end delivery. Logs once per failing episode. Only a
+/// spool that cannot be used at all (poisoned, task panicked) is an error.
+async fn persist<T, F, Fut>(
+    what: &str,
+    stop: &CancellationToken,
+    mut op: F,
+) -> Result<Option<T>, PipelineError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PipelineError>>,
+{
+    let mut delay = Duration::from_millis(250);
+    let mut failing = false;
+    loop {
+        match op().await {
+            Ok(v) => {
+                if failing {
+                    tracing::info!(op = what, "spool works again");
+                }
+                return Ok(Some(v));
+            }
+            Err(PipelineError::Spool(e)) => {
+                if !failing {
+                    tracing::warn!(op = what, error = %e, "spool operation failed; retrying with backoff");
+                    failing = true;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok(None),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// How long a kept batch waits before it is sent again, and the log line
+/// once per episode of a sink that needs a person.
+#[derive(Default)]
+struct Alarm {
+    raised: bool,
+    delay: Duration,
+}
+
+/// First and longest wait after a sink keeps a batch and asks for no wait.
+const KEEP_DELAY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+
+impl Alarm {
+    fn wait<S: Sink>(&mut self, sink: &S, outcome: SinkOutcome) -> Duration {
+        match outcome {
+            SinkOutcome::RetryAfter(d) => d,
+            SinkOutcome::KeepAndAlarm { reason } => {
+                if !self.raised {
+                    tracing::error!(sink = sink.name(), reason = %reason,
+                        "the sink refuses the data; it stays in the spool and is retried");
+                    self.raised = true;
+                }
+                self.delay = (self.delay * 2).clamp(KEEP_DELAY.0, KEEP_DELAY.1);
+                self.delay
+            }
+            SinkOutcome::Accepted { .. } | SinkOutcome::DropBadLines { .. } => Duration::ZERO,
+        }
+    }
+
+    fn clear<S: Sink>(&mut self, sink: &S) {
+        if self.raised {
+            tracing::info!(sink = sink.name(), "the sink accepts the data again");
+        }
+        *self = Alarm::default();
+    }
+}
