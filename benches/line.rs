@@ -33,6 +33,7 @@ fn plant(n: usize) -> Plc {
         timeout: Duration::from_secs(1),
         max_gap: 0,
         tags,
+        link: Default::default(),
     }
 }
 
@@ -155,6 +156,7 @@ fn scan_encoder_plant(c: &mut Criterion) {
                 timeout: Duration::from_secs(1),
                 max_gap: 16,
                 tags,
+                link: Default::default(),
             }
         })
         .collect();

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::{DataType, InfluxTarget, Settings, Tag};
+use crate::config::{DataType, InfluxTarget, LinkKind, Plc, Settings, Tag};
 use crate::sink::influxdb::QueryClient;
-use crate::source::modbus::planner::{lower_bound, plan};
+use crate::source::modbus::planner::{lower_bound, plan_limited};
 
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
@@ -170,6 +170,8 @@ pub struct PlcPlan {
     pub area: String,
     pub address: String,
     pub unit_id: u8,
+    /// The connection the PLC's requests travel on, and the PLCs sharing it.
+    pub line: LinePlan,
     pub scan_ms: u64,
     pub timeout_ms: u64,
     pub max_gap: u16,
@@ -179,7 +181,38 @@ pub struct PlcPlan {
 }
 
 #[derive(Debug, Serialize)]
+pub struct LinePlan {
+    /// `tcp://host:port`, `rtu_over_tcp://host:port` or `rtu:///dev/ttyX`.
+    pub connection: String,
+    /// Serial settings (`19200 8E1`), for `rtu`.
+    pub serial: Option<String>,
+    /// Other PLCs whose requests are serialised on the same connection.
+    pub shared_with: Vec<String>,
+    pub request_gap_ms: u64,
+    pub max_registers: u16,
+}
+
+fn line_plan(p: &Plc, all: &[Plc]) -> LinePlan {
+    LinePlan {
+        connection: p.line_key(),
+        serial: match &p.link.transport {
+            LinkKind::Rtu(line) => Some(line.to_string()),
+            _ => None,
+        },
+        shared_with: all
+            .iter()
+            .filter(|q| q.name != p.name && q.line_key() == p.line_key())
+            .map(|q| format!("{} (unit {})", q.name, q.unit_id))
+            .collect(),
+        request_gap_ms: p.link.request_gap.as_millis() as u64,
+        max_registers: p.link.max_registers,
+    }
+}
+
+#[derive(Debug, Serialize)]
 pub struct RequestPlan {
+    /// The scan class: how often this request is sent.
+    pub scan_ms: u64,
     pub table: &'static str,
     pub start: u16,
     pub count: u16,
@@ -195,14 +228,17 @@ pub fn report(s: &Settings) -> CheckReport {
             area: p.area.to_string(),
             address: p.address.clone(),
             unit_id: p.unit_id,
+            line: line_plan(p, &s.plcs),
             scan_ms: p.scan.as_millis() as u64,
             timeout_ms: p.timeout.as_millis() as u64,
             max_gap: p.max_gap,
             tags: p.tags.len(),
-            requests: plan(&p.tags, p.max_gap)
+            requests: plan_limited(&p.tags, p.max_gap, p.link.max_registers)
                 .blocks
                 .iter()
                 .map(|b| RequestPlan {
+                    scan_ms: p.scan.as_millis() as u64
+                        * u64::from(b.tags.first().map_or(1, |&i| p.tags[i].scan_every)),
                     table: b.table.as_str(),
                     start: b.start,
                     count: b.count,
@@ -295,8 +331,34 @@ impl CheckReport {
                 p.requests.len(),
                 p.lower_bound
             );
+            let l = &p.line;
+            let _ = writeln!(
+                o,
+                "  line {}{}: {}; request gap {} ms, at most {} registers per request",
+                l.connection,
+                l.serial
+                    .as_deref()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default(),
+                if l.shared_with.is_empty() {
+                    "its own connection".to_string()
+                } else {
+                    format!(
+                        "shared with {}, requests one at a time",
+                        l.shared_with.join(", ")
+                    )
+                },
+                l.request_gap_ms,
+                l.max_registers
+            );
             let _ = writeln!(o, "  {:<9} {:>5} {:>5}  tags", "table", "start", "count");
+            let mut class = p.scan_ms;
             for r in &p.requests {
+                // The plan is grouped by scan class, the PLC's own first.
+                if r.scan_ms != class {
+                    class = r.scan_ms;
+                    let _ = writeln!(o, "  scan class {class} ms:");
+                }
                 let _ = writeln!(
                     o,
                     "  {:<9} {:>5} {:>5}  {}",

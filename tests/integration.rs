@@ -6,4 +6,5 @@ mod kpi;
 mod ops;
 mod reliability;
 mod report;
+mod transport;
 mod workspace;

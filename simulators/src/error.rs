@@ -21,6 +21,11 @@ pub enum SimError {
         addr: SocketAddr,
         error: std::io::Error,
     },
+    #[error("RTU bus pty {}: {error}", link.display())]
+    Pty {
+        link: PathBuf,
+        error: std::io::Error,
+    },
     #[error("truth log {}: {error}", path.display())]
     TruthLog {
         path: PathBuf,

@@ -28,6 +28,7 @@ pub mod load;
 pub mod map;
 pub mod model;
 pub mod registers;
+pub mod rtu;
 pub mod scenario;
 pub mod server;
 pub mod service;

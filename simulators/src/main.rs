@@ -43,6 +43,21 @@ struct Cli {
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
     from_config: Option<PathBuf>,
 
+    /// Also serve the PLCs as units of one Modbus RTU bus on a pty, linked at PATH.
+    ///
+    /// A gateway opens PATH as its serial device (8N1; a pty has no parity).
+    /// Units keep the PLCs' unit ids when these differ, else are numbered
+    /// in order: crushing 1, grinding 2, flotation 3. A request for another
+    /// unit gets no answer, as on an RS-485 bus.
+    #[arg(long, value_name = "PATH")]
+    rtu_pty: Option<PathBuf>,
+
+    /// Also serve that RTU bus on a TCP port (RTU frames, no MBAP header),
+    /// as a serial-to-Ethernet gateway in RTU-over-TCP mode, e.g.
+    /// --rtu-over-tcp 127.0.0.1:4001.
+    #[arg(long, value_name = "ADDR")]
+    rtu_over_tcp: Option<SocketAddr>,
+
     /// Move one PLC's listener, e.g. --listen grinding=0.0.0.0:1502 (repeatable).
     #[arg(long, value_name = "PLC=ADDR")]
     listen: Vec<String>,
@@ -238,6 +253,8 @@ fn options(cli: &Cli) -> anyhow::Result<SimOptions> {
         truth_log: cli.truth.clone(),
         timezone: cli.timezone.clone(),
         day_start,
+        rtu_pty: cli.rtu_pty.clone(),
+        rtu_over_tcp: cli.rtu_over_tcp,
         ..SimOptions::default()
     })
 }

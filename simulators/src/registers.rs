@@ -4,8 +4,8 @@
 //! big-endian bytes B0 B1 …; ABCD puts (B0 B1) in the first register, CDAB
 //! reverses the 16-bit words, BADC swaps the bytes inside each word, DCBA is
 //! fully little-endian. Word order only applies to types wider than one
-//! register. Strings are two ASCII characters per register, high byte first,
-//! NUL padded. value = raw × scale + offset, so raw = (value − offset) / scale.
+//! register. Strings are two ASCII characters per register, high byte first
+//! (low byte first in BADC and DCBA), NUL padded. value = raw × scale + offset, so raw = (value − offset) / scale.
 
 pub use plantgw_core::codec::arrange;
 use plantgw_core::codec::{decode_raw, Raw};
@@ -76,7 +76,7 @@ fn raw_number(value: &Value, enc: &Encoding) -> f64 {
 pub fn encode(value: &Value, enc: &Encoding) -> Vec<u16> {
     match enc.data_type {
         DataType::Bool => vec![u16::from(value.as_bool())],
-        DataType::String => encode_text(value, enc.length),
+        DataType::String => encode_text(value, enc.length, enc.order),
         DataType::F32 => {
             let raw = raw_number(value, enc) as f32;
             arrange(&raw.to_be_bytes(), enc.order)
@@ -122,7 +122,9 @@ fn integer_raw(raw: f64, data_type: DataType, wraps: bool) -> i128 {
     value.rem_euclid(modulus)
 }
 
-fn encode_text(value: &Value, length: u16) -> Vec<u16> {
+/// Two characters per register, high byte first (low byte first for BADC
+/// and DCBA devices), NUL padded.
+fn encode_text(value: &Value, length: u16, order: ByteOrder) -> Vec<u16> {
     let text = match value {
         Value::Text(s) => s.clone(),
         other => other.as_f64().map(|v| v.to_string()).unwrap_or_default(),
@@ -135,7 +137,13 @@ fn encode_text(value: &Value, length: u16) -> Vec<u16> {
     bytes.resize(usize::from(length) * 2, 0);
     bytes
         .chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .map(|c| {
+            if order.swaps_bytes() {
+                u16::from_le_bytes([c[0], c[1]])
+            } else {
+                u16::from_be_bytes([c[0], c[1]])
+            }
+        })
         .collect()
 }
 
@@ -149,7 +157,16 @@ pub fn decode(regs: &[u16], enc: &Encoding) -> Option<Value> {
     let value = match enc.data_type {
         DataType::Bool => Value::Bool(regs[0] != 0),
         DataType::String => {
-            let raw: Vec<u8> = regs.iter().flat_map(|w| w.to_be_bytes()).collect();
+            let raw: Vec<u8> = regs
+                .iter()
+                .flat_map(|w| {
+                    if enc.order.swaps_bytes() {
+                        w.to_le_bytes()
+                    } else {
+                        w.to_be_bytes()
+                    }
+                })
+                .collect();
             let text = String::from_utf8_lossy(&raw);
             Value::Text(text.trim_end_matches(['\0', ' ']).to_string())
         }

@@ -36,6 +36,7 @@ use crate::error::SimError;
 use crate::gateway_toml;
 use crate::image::PlcImage;
 use crate::map::PlantMap;
+use crate::rtu;
 use crate::scenario::Scenario;
 use crate::server;
 use crate::service::{PlcService, PlcState};
@@ -68,6 +69,12 @@ pub struct SimOptions {
     pub day_start: Time,
     /// Wall-clock period at which the model catches up with the plant clock.
     pub tick: Duration,
+    /// Also serve every PLC as a unit of one Modbus RTU bus on a pty, whose
+    /// device is linked here (see [`crate::rtu`] for the unit ids).
+    pub rtu_pty: Option<PathBuf>,
+    /// Also serve that RTU bus on this TCP address (port 0: a free one), as
+    /// a serial-to-Ethernet gateway in RTU-over-TCP mode.
+    pub rtu_over_tcp: Option<SocketAddr>,
 }
 
 impl Default for SimOptions {
@@ -82,6 +89,8 @@ impl Default for SimOptions {
             timezone: "America/Lima".into(),
             day_start: Time::constant(7, 0, 0, 0),
             tick: Duration::from_millis(20),
+            rtu_pty: None,
+            rtu_over_tcp: None,
         }
     }
 }
@@ -175,6 +184,39 @@ impl Simulator {
             ));
         }
 
+        let bus = rtu::Bus::new(
+            states
+                .iter()
+                .map(|s| PlcService::new(Arc::clone(s)))
+                .collect(),
+        );
+        let mut rtu_addr = None;
+        if let Some(addr) = opts.rtu_over_tcp {
+            let bind_err = |error| SimError::Bind {
+                plc: "rtu_over_tcp".into(),
+                addr,
+                error,
+            };
+            let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+            let bound = listener.local_addr().map_err(bind_err)?;
+            tracing::info!(addr = %bound, units = ?bus.units(), "serving the RTU bus over TCP");
+            rtu_addr = Some(bound);
+            tracker.spawn(rtu::serve_tcp(
+                listener,
+                bus.clone(),
+                cancel.child_token(),
+                tracker.clone(),
+            ));
+        }
+        if let Some(link) = &opts.rtu_pty {
+            let pty = rtu::Pty::open(link).map_err(|error| SimError::Pty {
+                link: link.clone(),
+                error,
+            })?;
+            tracing::info!(device = %link.display(), units = ?bus.units(), "serving the RTU bus on a pty (8N1)");
+            tracker.spawn(rtu::serve_pty(pty, bus.clone(), cancel.child_token()));
+        }
+
         let (done_tx, done_rx) = oneshot::channel();
         let model = ModelThread {
             core,
@@ -210,6 +252,8 @@ impl Simulator {
                     unit_id: p.unit_id,
                 })
                 .collect(),
+            rtu_addr,
+            rtu_units: bus.units(),
             map,
             truth,
             _guard: cancel.clone().drop_guard(),
@@ -248,6 +292,8 @@ fn open_truth_log(path: &PathBuf) -> Result<BufWriter<File>, SimError> {
 /// waits for them and writes the open hour and day to the truth log.
 pub struct RunningSim {
     endpoints: Vec<Endpoint>,
+    rtu_addr: Option<SocketAddr>,
+    rtu_units: Vec<(String, u8)>,
     map: PlantMap,
     truth: Arc<Mutex<TruthSnapshot>>,
     cancel: CancellationToken,
@@ -264,6 +310,19 @@ impl RunningSim {
     /// Bound address of a PLC's listener.
     pub fn addr(&self, plc: &str) -> Option<SocketAddr> {
         self.endpoints.iter().find(|e| e.plc == plc).map(|e| e.addr)
+    }
+
+    /// Bound address of the RTU-over-TCP port, when served.
+    pub fn rtu_over_tcp_addr(&self) -> Option<SocketAddr> {
+        self.rtu_addr
+    }
+
+    /// Each PLC's unit id on the RTU bus (pty and RTU over TCP).
+    pub fn rtu_unit(&self, plc: &str) -> Option<u8> {
+        self.rtu_units
+            .iter()
+            .find(|(p, _)| p == plc)
+            .map(|(_, u)| *u)
     }
 
     /// The served map, with the bound addresses.

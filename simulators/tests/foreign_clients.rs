@@ -11,14 +11,26 @@ use crate::common::{self, TagConfig, DAY_START};
 
 const PYMODBUS_READER: &str = r#"
 import json, sys
-from pymodbus.client import ModbusTcpClient
+from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+from pymodbus.framer import FramerType
+
+
+def client(plc):
+    # "serial": RTU on a serial device; "rtu_over_tcp": RTU frames on TCP.
+    kind = plc.get("kind", "tcp")
+    if kind == "serial":
+        return ModbusSerialClient(plc["device"], framer=FramerType.RTU, baudrate=19200,
+                                  parity="N", bytesize=8, stopbits=1, timeout=1, retries=1)
+    framer = FramerType.RTU if kind == "rtu_over_tcp" else FramerType.SOCKET
+    return ModbusTcpClient(plc["host"], port=plc["port"], framer=framer, timeout=3, retries=1)
+
 
 req = json.load(sys.stdin)
 out = {}
 for plc in req["plcs"]:
-    c = ModbusTcpClient(plc["host"], port=plc["port"], timeout=3, retries=1)
+    c = client(plc)
     if not c.connect():
-        sys.exit("cannot connect to %s:%s" % (plc["host"], plc["port"]))
+        sys.exit("cannot connect to %s" % plc)
     dt = c.DATATYPE
     types = {"u16": dt.UINT16, "i16": dt.INT16, "u32": dt.UINT32, "i32": dt.INT32,
              "u64": dt.UINT64, "i64": dt.INT64, "f32": dt.FLOAT32, "f64": dt.FLOAT64,
@@ -54,6 +66,12 @@ for plc in req["plcs"]:
             out[t["key"]] = value.rstrip("\x00 ")
         else:
             out[t["key"]] = value * t["scale"] + t["offset"]
+    for unit in plc.get("absent_units", []):
+        try:
+            rr = c.read_holding_registers(0, count=1, device_id=unit)
+            out["unit %d" % unit] = "error" if rr.isError() else "answered"
+        except Exception:  # pymodbus raises when nothing answers
+            out["unit %d" % unit] = "no answer"
     c.close()
 print(json.dumps(out))
 "#;
@@ -100,13 +118,20 @@ async fn pymodbus_decodes_every_configured_tag_inside_min_max() {
             "tags": p.tag.iter().map(tag_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>()
     });
+    let values = read_with_pymodbus(&request).await;
+    sim.shutdown().await.expect("clean shutdown");
+    check_values(&config, &values);
+}
+
+/// Runs the pymodbus reader on `request`; the values it read, by tag key.
+async fn read_with_pymodbus(request: &Json) -> serde_json::Map<String, Json> {
     let mut child = Command::new("python3")
         .args(["-c", PYMODBUS_READER])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("python3 runs (install python3 and `pip install pymodbus`)");
+        .expect("python3 runs (install python3 and `pip install pymodbus pyserial`)");
     child
         .stdin
         .take()
@@ -117,14 +142,17 @@ async fn pymodbus_decodes_every_configured_tag_inside_min_max() {
         .await
         .expect("join")
         .expect("python3 finishes");
-    sim.shutdown().await.expect("clean shutdown");
     assert!(
         output.status.success(),
         "pymodbus reader failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let values: serde_json::Map<String, Json> =
-        serde_json::from_slice(&output.stdout).expect("pymodbus reader prints JSON");
+    serde_json::from_slice(&output.stdout).expect("pymodbus reader prints JSON")
+}
+
+/// Every configured tag was read, inside its min/max, and the nameplates
+/// are exact.
+fn check_values(config: &common::GatewayConfig, values: &serde_json::Map<String, Json>) {
     let mut checked = 0;
     for tag in config.plc.iter().flat_map(|p| &p.tag) {
         let v = values
@@ -154,6 +182,55 @@ async fn pymodbus_decodes_every_configured_tag_inside_min_max() {
     assert_eq!(values["analyser.model"], json!("COURIER 6 SL"));
     let power = values["ball_mill.power_kw"].as_f64().expect("number");
     assert!((350.0..=480.0).contains(&power), "{power}");
+}
+
+/// pymodbus's RTU client reads every PLC as a unit of plantsim's RTU bus,
+/// on the pty and over TCP; a unit not on the bus gets no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pymodbus_rtu_client_reads_every_unit_on_the_pty_and_over_tcp() {
+    require_pymodbus();
+    let text = std::fs::read_to_string(common::shipped_config_path()).expect("shipped config");
+    let config = common::read_config(&text);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let device = dir.path().join("ttyPLANT");
+    let sim = common::start(plantsim::SimOptions {
+        rtu_pty: Some(device.clone()),
+        rtu_over_tcp: Some("127.0.0.1:0".parse().expect("addr")),
+        ..common::options(DAY_START, 60.0, Scenario::normal())
+    })
+    .await;
+    let rtu = sim.rtu_over_tcp_addr().expect("RTU over TCP is served");
+    for (kind, link) in [
+        ("serial", json!({"device": device.display().to_string()})),
+        (
+            "rtu_over_tcp",
+            json!({"host": "127.0.0.1", "port": rtu.port()}),
+        ),
+    ] {
+        let request = json!({
+            "plcs": config.plc.iter().enumerate().map(|(i, p)| {
+                let mut plc = json!({
+                    "kind": kind,
+                    "unit": sim.rtu_unit(&p.name).expect("PLC on the bus"),
+                    "tags": p.tag.iter().map(tag_json).collect::<Vec<_>>(),
+                    "absent_units": if i == 0 { vec![9] } else { vec![] },
+                });
+                for (k, v) in link.as_object().expect("object") {
+                    plc[k] = v.clone();
+                }
+                plc
+            }).collect::<Vec<_>>()
+        });
+        let values = read_with_pymodbus(&request).await;
+        check_values(&config, &values);
+        assert_eq!(values["unit 9"], json!("no answer"), "{kind}");
+    }
+    let units: Vec<u8> = ["crushing", "grinding", "flotation"]
+        .iter()
+        .map(|p| sim.rtu_unit(p).expect("on the bus"))
+        .collect();
+    assert_eq!(units, [1, 2, 3]);
+    sim.shutdown().await.expect("clean shutdown");
 }
 
 /// mbpoll's register dump: lines "[ref]: \tvalue".

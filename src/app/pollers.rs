@@ -16,6 +16,7 @@ use crate::config::Plc;
 use crate::http::Health;
 use crate::sample::Scan;
 use crate::source::modbus::poller::Poller;
+use crate::source::modbus::transport::Lines;
 
 /// Wait before restarting a panicked poller, doubling while it keeps
 /// panicking soon after each start, so a panic on every scan does not spin.
@@ -57,6 +58,8 @@ pub(crate) struct Pollers {
     clock: PlantClock,
     scans: mpsc::Sender<Scan>,
     fault: Option<FaultHook>,
+    /// PLCs naming one connection (address or serial device) share it.
+    lines: Lines,
     set: JoinSet<()>,
     slots: HashMap<Arc<str>, Slot>,
 }
@@ -67,6 +70,7 @@ impl Pollers {
             clock,
             scans,
             fault,
+            lines: Lines::default(),
             set: JoinSet::new(),
             slots: HashMap::new(),
         }
@@ -90,11 +94,12 @@ impl Pollers {
 
     fn spawn(&mut self, plc: Arc<Plc>, delay: Duration) -> (CancellationToken, tokio::task::Id) {
         let cancel = CancellationToken::new();
-        let (token, clock, scans, fault) = (
+        let (token, clock, scans, fault, lines) = (
             cancel.clone(),
             self.clock,
             self.scans.clone(),
             self.fault.clone(),
+            self.lines.clone(),
         );
         let handle = self.set.spawn(async move {
             if !delay.is_zero() {
@@ -106,7 +111,7 @@ impl Pollers {
             if let Some(f) = fault {
                 (f.0)(&plc.name);
             }
-            Poller::new(plc, clock, scans).run(token).await
+            Poller::on_lines(plc, &lines, clock, scans).run(token).await
         });
         (cancel, handle.id())
     }

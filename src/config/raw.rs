@@ -179,8 +179,36 @@ pub struct PlcConfig {
     pub name: String,
     /// Written as the `area` tag on the PLC's series. Required.
     pub area: String,
-    /// `host:port` of the Modbus TCP server. Required.
+    /// How requests reach the unit: `tcp` (Modbus TCP), `rtu_over_tcp`
+    /// (RTU frames through a serial gateway's TCP port) or `rtu` (a serial
+    /// line on `device`). Default `tcp`.
+    #[serde(default)]
+    pub transport: TransportKind,
+    /// `host:port` of the Modbus TCP server or serial gateway. Required with
+    /// `tcp` and `rtu_over_tcp`; PLCs with the same address share one
+    /// connection.
+    #[serde(default)]
     pub address: String,
+    /// `rtu`: the serial device, e.g. `/dev/ttyUSB0`. PLCs on the same
+    /// device share the line and must agree on its settings.
+    pub device: Option<String>,
+    /// `rtu`: bits per second. Default 19200.
+    pub baud: Option<u32>,
+    /// `rtu`: `N`, `E` or `O`. Default `E` (the Modbus default).
+    pub parity: Option<String>,
+    /// `rtu`: 7 or 8. Default 8.
+    pub data_bits: Option<u8>,
+    /// `rtu`: 1 or 2. Default 1.
+    pub stop_bits: Option<u8>,
+    /// Pause between two requests on the connection, in milliseconds,
+    /// 0–10000; for devices (or gateways) that need time between requests.
+    /// Default 0.
+    #[serde(default)]
+    pub request_gap_ms: u64,
+    /// Registers per read request, 1–125; some devices accept fewer.
+    /// Default 125.
+    #[serde(default = "default_max_registers")]
+    pub max_registers: u16,
     /// Modbus unit id, checked in every answer. Default 1.
     #[serde(default = "default_unit_id")]
     pub unit_id: u8,
@@ -198,6 +226,19 @@ pub struct PlcConfig {
     /// `[[plc.tag]]`: the values read from this PLC; at least one.
     #[serde(default)]
     pub tag: Vec<TagConfig>,
+}
+
+fn default_max_registers() -> u16 {
+    125
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportKind {
+    #[default]
+    Tcp,
+    RtuOverTcp,
+    Rtu,
 }
 
 fn default_unit_id() -> u8 {
@@ -259,6 +300,9 @@ pub struct TagConfig {
     /// …or when this many milliseconds passed since the last write
     /// (heartbeat); needs `deadband`. Default 60000 with a deadband.
     pub max_interval_ms: Option<u64>,
+    /// A slower scan class for this tag: read every `scan_ms` milliseconds,
+    /// a multiple of the PLC's `scan_ms`. Default: every PLC scan.
+    pub scan_ms: Option<u64>,
     /// Lower end of the plausible range in engineering units; below it the
     /// value is `out_of_range` and not written. Default: none.
     pub min: Option<f64>,

@@ -92,6 +92,98 @@ pub struct Plc {
     pub timeout: Duration,
     pub max_gap: u16,
     pub tags: Vec<Tag>,
+    /// How requests reach the unit, and the pacing the line needs.
+    pub link: PlcLink,
+}
+
+/// The transport of a `[[plc]]` and its line's pacing. PLCs with equal
+/// [`Plc::line_key`] share one connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PlcLink {
+    pub transport: LinkKind,
+    pub request_gap: Duration,
+    /// Registers per read request (≤ 125).
+    pub max_registers: u16,
+    /// Another `[[plc]]` uses the same connection (see [`Plc::line_key`]).
+    pub shared: bool,
+}
+
+impl Default for PlcLink {
+    /// Modbus TCP, no gap, the protocol's 125 registers.
+    fn default() -> PlcLink {
+        PlcLink {
+            transport: LinkKind::Tcp,
+            request_gap: Duration::ZERO,
+            max_registers: 125,
+            shared: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LinkKind {
+    Tcp,
+    RtuOverTcp,
+    Rtu(SerialLine),
+}
+
+impl LinkKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LinkKind::Tcp => "tcp",
+            LinkKind::RtuOverTcp => "rtu_over_tcp",
+            LinkKind::Rtu(_) => "rtu",
+        }
+    }
+}
+
+/// A serial line's settings; a PLC on `rtu` has its device as `address`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SerialLine {
+    pub baud: u32,
+    pub parity: Parity,
+    pub data_bits: u8,
+    pub stop_bits: u8,
+}
+
+impl SerialLine {
+    /// The Modbus RTU inter-frame silence: 3.5 characters of 11 bits, and
+    /// the spec's fixed 1.75 ms above 19200 baud.
+    pub fn silence(&self) -> Duration {
+        if self.baud > 19_200 {
+            Duration::from_micros(1750)
+        } else {
+            Duration::from_micros(38_500_000 / u64::from(self.baud.max(1)))
+        }
+    }
+}
+
+impl std::fmt::Display for SerialLine {
+    /// `19200 8E1`, as serial settings are written on a device's label.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = match self.parity {
+            Parity::None => 'N',
+            Parity::Even => 'E',
+            Parity::Odd => 'O',
+        };
+        write!(f, "{} {}{}{}", self.baud, self.data_bits, p, self.stop_bits)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Parity {
+    None,
+    Even,
+    Odd,
+}
+
+impl Plc {
+    /// The connection this PLC's requests travel on: PLCs with the same key
+    /// share it (a serial gateway or a serial line answers one request at
+    /// a time).
+    pub fn line_key(&self) -> String {
+        format!("{}://{}", self.link.transport.as_str(), self.address)
+    }
 }
 
 /// Identity of a tag as it appears in InfluxDB.
@@ -128,6 +220,9 @@ pub struct Tag {
     pub max_interval: Option<Duration>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// Read in one PLC scan of this many (`[[plc.tag]] scan_ms` ÷ the
+    /// PLC's); 1 = every scan.
+    pub scan_every: u32,
 }
 
 impl Tag {
@@ -150,6 +245,7 @@ impl Tag {
             max_interval: None,
             min: None,
             max: None,
+            scan_every: 1,
         }
     }
 

@@ -295,3 +295,132 @@ fn token_file_and_plain_http_to_remote_hosts() {
     .unwrap();
     assert!(load(&path).is_ok());
 }
+
+/// `BASE` with its PLC's `address` line replaced by `link`, plus a second
+/// PLC `other` on `other_link`.
+fn two_on_a_line(link: &str, other_link: &str) -> String {
+    let base = BASE.replace("address = \"127.0.0.1:5021\"", link);
+    format!(
+        "{base}\n[[plc]]\nname = \"other\"\narea = \"grinding\"\n{other_link}\n\n[[plc.tag]]\nname = \"y\"\nequipment = \"e\"\ntable = \"holding\"\naddress = 0\ntype = \"u16\"\n"
+    )
+}
+
+#[test]
+fn plcs_on_one_serial_device_share_its_line_and_settings() {
+    let rtu =
+        "transport = \"rtu\"\ndevice = \"/dev/ttyUSB0\"\nbaud = 9600\nparity = \"N\"\nunit_id = 3";
+    let (_d, path) = write(&two_on_a_line(
+        rtu,
+        "transport = \"rtu\"\ndevice = \"/dev/ttyUSB0\"\nbaud = 9600\nparity = \"N\"\nunit_id = 4",
+    ));
+    let s = load(&path).unwrap();
+    assert_eq!(s.plcs[0].address, "/dev/ttyUSB0");
+    assert_eq!(s.plcs[0].line_key(), s.plcs[1].line_key());
+    assert!(s.plcs[0].link.shared && s.plcs[1].link.shared);
+    let LinkKind::Rtu(line) = &s.plcs[0].link.transport else {
+        panic!("rtu expected: {:?}", s.plcs[0].link)
+    };
+    assert_eq!(line.to_string(), "9600 8N1");
+    // 3.5 characters of 11 bits at 9600 baud.
+    assert_eq!(line.silence(), std::time::Duration::from_micros(4010));
+
+    // Another baud on the same device is a conflict, named on the key.
+    let e = error_of(&two_on_a_line(
+        rtu,
+        "transport = \"rtu\"\ndevice = \"/dev/ttyUSB0\"\nbaud = 19200\nparity = \"N\"\nunit_id = 4",
+    ));
+    assert!(
+        e.contains("plc[1].transport") && e.contains("9600 8N1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn transport_keys_are_checked() {
+    let cases = [
+        (
+            "transport = \"rtu\"",
+            "plc[0].device",
+            "needs the serial device",
+        ),
+        (
+            "transport = \"rtu\"\ndevice = \"/dev/ttyS0\"\nunit_id = 0",
+            "plc[0].unit_id",
+            "broadcast",
+        ),
+        (
+            "transport = \"rtu_over_tcp\"\naddress = \"gw:4001\"\nunit_id = 0",
+            "plc[0].unit_id",
+            "broadcast",
+        ),
+        (
+            "address = \"127.0.0.1:502\"\nbaud = 9600",
+            "plc[0].baud",
+            "only for transport = \"rtu\"",
+        ),
+        (
+            "transport = \"rtu\"\ndevice = \"/dev/ttyS0\"\nparity = \"X\"",
+            "plc[0].parity",
+            "not N, E or O",
+        ),
+        (
+            "address = \"127.0.0.1:502\"\nmax_registers = 0",
+            "plc[0].max_registers",
+            "outside 1–125",
+        ),
+        (
+            "transport = \"serial\"\naddress = \"127.0.0.1:502\"",
+            "transport",
+            "unknown variant",
+        ),
+    ];
+    for (link, key, reason) in cases {
+        let text = BASE.replace("address = \"127.0.0.1:5021\"", link);
+        let e = error_of(&text);
+        assert!(e.contains(key) && e.contains(reason), "{link}: {e}");
+    }
+    // A tag longer than the device's request limit cannot be read at all.
+    let text = BASE.replace(
+        "address = \"127.0.0.1:5021\"",
+        "address = \"127.0.0.1:502\"\nmax_registers = 1",
+    );
+    let e = error_of(&text);
+    assert!(
+        e.contains("plc[0].tag[0].length") && e.contains("max_registers = 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn tcp_plcs_on_one_address_share_it_and_must_agree_on_transport() {
+    let (_d, path) = write(&two_on_a_line(
+        "address = \"127.0.0.1:502\"\nunit_id = 1",
+        "address = \"127.0.0.1:502\"\nunit_id = 2",
+    ));
+    let s = load(&path).unwrap();
+    assert!(s.plcs.iter().all(|p| p.link.shared));
+    let (_d, path) = write(BASE);
+    assert!(!load(&path).unwrap().plcs[0].link.shared);
+    let e = error_of(&two_on_a_line(
+        "address = \"127.0.0.1:502\"",
+        "transport = \"rtu_over_tcp\"\naddress = \"127.0.0.1:502\"",
+    ));
+    assert!(e.contains("plc[1].transport"), "{e}");
+}
+
+#[test]
+fn a_tag_scan_class_is_a_multiple_of_the_plc_scan() {
+    let (_d, path) = write(&with_tag(
+        "table = \"holding\"\naddress = 40\ntype = \"u16\"\nscan_ms = 5000",
+    ));
+    let s = load(&path).unwrap();
+    assert_eq!(s.plcs[0].tags[1].scan_every, 5);
+    assert_eq!(s.plcs[0].tags[0].scan_every, 1);
+    let e = error_of(&with_tag(
+        "table = \"holding\"\naddress = 40\ntype = \"u16\"\nscan_ms = 1500",
+    ));
+    assert!(
+        e.contains("plc[0].tag[1].scan_ms") && e.contains("not a whole multiple"),
+        "{e}"
+    );
+}

@@ -278,6 +278,8 @@ impl RowReader<'_, '_> {
                 max_interval_ms: max_interval_ms.ok()?,
                 min: min.ok()?,
                 max: max.ok()?,
+                // Scan classes are set in the config, not the tag sheet.
+                scan_ms: None,
             },
         ))
     }

@@ -41,6 +41,10 @@ pub fn v2_settings(url: &str, token: &str) -> Influx {
     }
 }
 
+/// The query client's type, for tests that pass one around without naming
+/// where it lives in the library.
+pub type Query = QueryClient;
+
 /// A query client for `settings` on the `plant` database, created first
 /// as an operator does before the gateway's first write (InfluxDB 1.x
 /// refuses writes to a database that does not exist).

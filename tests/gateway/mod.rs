@@ -1,7 +1,7 @@
 mod cli;
 mod config_errors;
 mod demo;
-mod pymodbus_e2e;
+pub(crate) mod pymodbus_e2e;
 mod v2_victoria;
 
 use std::io::Read;

@@ -13,7 +13,7 @@ use crate::common::pymodbus::PymodbusPlc;
 const SCAN_MS: i64 = 500;
 
 /// (table, address, type, order, extra keys, field, expected JSON value)
-fn tags() -> Vec<(
+pub(crate) fn tags() -> Vec<(
     &'static str,
     u16,
     &'static str,
@@ -198,6 +198,15 @@ fn tags() -> Vec<(
         ("input", 0, "u16", "", "", "in_u16", json!(777)),
         ("input", 1, "f32", "CDAB", "", "in_f32_cdab", json!(28.5)),
         ("input", 100, "i16", "", "", "in_i16_far", json!(-32768)),
+        (
+            "input",
+            10,
+            "string",
+            "BADC",
+            "length = 3",
+            "in_name_badc",
+            json!("JC-02"),
+        ),
         ("coil", 0, "bool", "", "", "coil0", json!(true)),
         ("coil", 1, "bool", "", "", "coil1", json!(false)),
         ("coil", 2, "bool", "", "", "coil2", json!(true)),
@@ -236,9 +245,16 @@ timeout_ms = 1000
 "#,
         spool.display()
     );
+    s.push_str(&tag_tables("fixture_dev"));
+    s
+}
+
+/// The `[[plc.tag]]` tables of [`tags`], all of equipment `equipment`.
+pub(crate) fn tag_tables(equipment: &str) -> String {
+    let mut s = String::new();
     for (table, address, ty, order, extra, field, _) in tags() {
         s.push_str(&format!(
-            "\n[[plc.tag]]\nname = \"{field}\"\nequipment = \"fixture_dev\"\ntable = \"{table}\"\naddress = {address}\ntype = \"{ty}\"\n"
+            "\n[[plc.tag]]\nname = \"{field}\"\nequipment = \"{equipment}\"\ntable = \"{table}\"\naddress = {address}\ntype = \"{ty}\"\n"
         ));
         if !order.is_empty() {
             s.push_str(&format!("order = \"{order}\"\n"));

@@ -43,6 +43,7 @@ pub fn plc(name: &str, tags: Vec<Tag>) -> Plc {
         timeout: Duration::from_secs(1),
         max_gap: 0,
         tags,
+        link: Default::default(),
     }
 }
 

@@ -36,6 +36,7 @@ fn plc(address: String) -> Plc {
             DataType::U16,
             0,
         )],
+        link: Default::default(),
     }
 }
 

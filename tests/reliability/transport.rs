@@ -122,6 +122,7 @@ fn plc(address: String) -> Plc {
         timeout: Duration::from_secs(2),
         max_gap: 0,
         tags,
+        link: Default::default(),
     }
 }
 

@@ -200,35 +200,11 @@ async fn a_real_day_prints_on_one_a4_page_with_the_kpi_daily_numbers() {
     ] {
         assert!(text.contains(&want), "rendered text lacks {want:?}: {text}");
     }
-    // Pace: ag_oz_pace_year where the engine stores it, else the mean
-    // kpi_daily ounces of the last (up to 7) closed days × 365. Starting an
-    // hour early, the gateway also closed the last hour of 2026-03-01.
-    let pace = match daily
+    // Pace: the ag_oz_pace_year the engine stored with the day.
+    let pace = daily
         .column("ag_oz_pace_year")
         .and_then(|i| daily.values[0][i].as_f64())
-    {
-        Some(p) => p,
-        None => {
-            let rows = query
-                .query(&format!(
-                    "SELECT \"ag_oz\" FROM \"kpi_daily\" WHERE time <= {}",
-                    i128::from(start_ms) * 1_000_000
-                ))
-                .await
-                .unwrap();
-            let oz: Vec<f64> = rows[0]
-                .column_values("ag_oz")
-                .iter()
-                .filter_map(serde_json::Value::as_f64)
-                .collect();
-            let last = &oz[oz.len().saturating_sub(7)..];
-            assert!(
-                text.contains(&format!("last {} closed day(s)", last.len())),
-                "{text}"
-            );
-            last.iter().sum::<f64>() / last.len() as f64 * 365.0
-        }
-    };
+        .unwrap_or_else(|| panic!("kpi_daily {DAY} has no ag_oz_pace_year: {daily:?}"));
     assert!(
         text.contains(&format!("({pace:.0} oz/yr)")),
         "pace {pace:.0}: {text}"

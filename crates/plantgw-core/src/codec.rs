@@ -101,9 +101,15 @@ pub fn decode_raw(
         DataType::F32 => Raw::Float(f64::from(f32::from_be_bytes(be_bytes(words, order)?))),
         DataType::F64 => Raw::Float(f64::from_be_bytes(be_bytes(words, order)?)),
         DataType::String => {
+            // Two characters per register, high byte first; BADC and DCBA
+            // devices put the low byte first. Word order does not apply.
             let mut bytes = Vec::with_capacity(words.len() * 2);
             for w in words {
-                bytes.extend_from_slice(&w.to_be_bytes());
+                if order.swaps_bytes() {
+                    bytes.extend_from_slice(&w.to_le_bytes());
+                } else {
+                    bytes.extend_from_slice(&w.to_be_bytes());
+                }
             }
             // PLCs pad fixed-length strings with NULs or spaces.
             let end = bytes
@@ -160,6 +166,25 @@ mod tests {
         for (order, words) in cases {
             let raw = decode_raw(DataType::F32, order, None, &words).unwrap();
             assert_eq!(raw, Raw::Float(f64::from(123.456f32)), "{order:?}");
+        }
+    }
+
+    #[test]
+    fn strings_in_badc_and_dcba_are_low_byte_first() {
+        // "JC-02" as a low-byte-first device stores it: "CJ" "0-" "\0 2".
+        let words = [0x434A, 0x302D, 0x0032];
+        for order in [ByteOrder::BADC, ByteOrder::DCBA] {
+            assert_eq!(
+                decode_raw(DataType::String, order, None, &words).unwrap(),
+                Raw::Text("JC-02".into())
+            );
+        }
+        let high_first = [0x4A43, 0x2D30, 0x3200];
+        for order in [ByteOrder::ABCD, ByteOrder::CDAB] {
+            assert_eq!(
+                decode_raw(DataType::String, order, None, &high_first).unwrap(),
+                Raw::Text("JC-02".into())
+            );
         }
     }
 

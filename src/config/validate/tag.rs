@@ -141,13 +141,6 @@ fn check_layout(at: &At, t: &TagConfig, count: u16, issues: &mut Issues) {
             ),
         );
     }
-    if dt == DataType::String && t.order.is_some() {
-        at.add(
-            issues,
-            "order",
-            "strings are read high byte first; order does not apply",
-        );
-    }
     if u32::from(t.address) + u32::from(count) > 65536 {
         at.add(
             issues,
@@ -253,5 +246,7 @@ fn build(t: &TagConfig, plc: &Arc<str>, area: &Arc<str>, count: u16) -> Tag {
             .map(|_| Duration::from_millis(t.max_interval_ms.unwrap_or(DEFAULT_MAX_INTERVAL_MS))),
         min: t.min,
         max: t.max,
+        // Set against the PLC's scan by the PLC's validation.
+        scan_every: 1,
     }
 }

@@ -16,6 +16,11 @@ use crate::config::Table;
 // name one path.
 pub use super::transport::LinkError;
 
+/// Exception 6 (server device busy): asked again within the scan this many
+/// times in all, pausing a little longer each time, then reported.
+const BUSY_TRIES: u32 = 3;
+const BUSY_PAUSE: Duration = Duration::from_millis(50);
+
 /// What one read returned.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BlockData {
@@ -42,6 +47,26 @@ impl Link {
         count: u16,
         timeout: Duration,
     ) -> Result<BlockData, LinkError> {
+        let mut tries = 1;
+        loop {
+            match self.read_once(table, start, count, timeout).await {
+                Err(LinkError::Exception(6)) if tries < BUSY_TRIES => {
+                    tokio::time::sleep(BUSY_PAUSE * tries).await;
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn read_once(
+        &mut self,
+        table: Table,
+        start: u16,
+        count: u16,
+        timeout: Duration,
+    ) -> Result<BlockData, LinkError> {
+        let bounded = self.conn.bounds_itself();
         let conn = &mut self.conn;
         let request = async {
             let words = |r: Result<Vec<u16>, Exception>| r.map(BlockData::Words);
@@ -53,9 +78,13 @@ impl Link {
                 Table::Input => words(conn.read_input_registers(start, count).await?),
             })
         };
-        let answer = tokio::time::timeout(timeout, request)
-            .await
-            .map_err(|_| LinkError::Timeout(timeout))??;
+        let answer = if bounded {
+            request.await?
+        } else {
+            tokio::time::timeout(timeout, request)
+                .await
+                .map_err(|_| LinkError::Timeout(timeout))??
+        };
         match answer {
             Ok(data) => check_answer(count, data),
             Err(Exception(code)) => Err(LinkError::Exception(code)),

@@ -52,14 +52,34 @@ pub fn plan(tags: &[Tag], max_gap: u16) -> PollPlan {
     plan_subset(tags, 0..tags.len(), max_gap)
 }
 
+/// [`plan`] for a device that takes at most `max_registers` registers per
+/// request (bits keep the protocol's limit).
+pub fn plan_limited(tags: &[Tag], max_gap: u16, max_registers: u16) -> PollPlan {
+    plan_within(tags, 0..tags.len(), max_gap, max_registers)
+}
+
 /// Plans reads for a subset of tags, e.g. to split a block that failed.
 pub fn plan_subset(
     tags: &[Tag],
     subset: impl IntoIterator<Item = usize>,
     max_gap: u16,
 ) -> PollPlan {
+    plan_within(tags, subset, max_gap, MAX_REGISTERS)
+}
+
+fn plan_within(
+    tags: &[Tag],
+    subset: impl IntoIterator<Item = usize>,
+    max_gap: u16,
+    max_registers: u16,
+) -> PollPlan {
     let mut order: Vec<usize> = subset.into_iter().filter(|&i| i < tags.len()).collect();
-    order.sort_by_key(|&i| (tags[i].table, tags[i].address, tags[i].count, i));
+    // A scan class is planned on its own: a request serves tags read in
+    // the same scans.
+    order.sort_by_key(|&i| {
+        let t = &tags[i];
+        (t.scan_every, t.table, t.address, t.count, i)
+    });
     let mut blocks: Vec<ReadBlock> = Vec::new();
     for i in order {
         let t = &tags[i];
@@ -68,10 +88,15 @@ pub fn plan_subset(
             u32::from(t.address) + u32::from(t.count),
         );
         if let Some(b) = blocks.last_mut() {
-            let same_table = b.table == t.table;
+            let same_table = b.table == t.table && tags[b.tags[0]].scan_every == t.scan_every;
             let gap_ok = start <= b.end() + u32::from(max_gap);
             let new_end = end.max(b.end());
-            let size_ok = new_end - u32::from(b.start) <= u32::from(limit(t.table));
+            let cap = if t.table.is_bits() {
+                MAX_BITS
+            } else {
+                max_registers.min(MAX_REGISTERS)
+            };
+            let size_ok = new_end - u32::from(b.start) <= u32::from(cap);
             if same_table && gap_ok && size_ok {
                 // new_end - start ≤ limit ≤ 2000, so it fits in u16.
                 b.count = (new_end - u32::from(b.start)) as u16;
@@ -95,12 +120,18 @@ pub fn plan_subset(
 /// still share its request.
 pub fn plan_singles(tags: &[Tag], subset: impl IntoIterator<Item = usize>) -> PollPlan {
     let mut order: Vec<usize> = subset.into_iter().filter(|&i| i < tags.len()).collect();
-    order.sort_by_key(|&i| (tags[i].table, tags[i].address, tags[i].count, i));
+    order.sort_by_key(|&i| {
+        let t = &tags[i];
+        (t.scan_every, t.table, t.address, t.count, i)
+    });
     let mut blocks: Vec<ReadBlock> = Vec::new();
     for i in order {
         let t = &tags[i];
         match blocks.last_mut() {
-            Some(b) if (b.table, b.start, b.count) == (t.table, t.address, t.count) => {
+            Some(b)
+                if (b.table, b.start, b.count) == (t.table, t.address, t.count)
+                    && tags[b.tags[0]].scan_every == t.scan_every =>
+            {
                 b.tags.push(i)
             }
             _ => blocks.push(ReadBlock {
@@ -162,6 +193,39 @@ pub(crate) mod tests {
             name: format!("t{address}").into(),
         };
         Tag::new(id, table, address, dt, length)
+    }
+
+    #[test]
+    fn scan_classes_and_max_registers_split_requests() {
+        let mut tags = vec![
+            tag(Table::Holding, 0, DataType::U16, 0),
+            tag(Table::Holding, 1, DataType::U16, 0),
+            tag(Table::Holding, 2, DataType::U16, 0),
+            tag(Table::Holding, 3, DataType::U16, 0),
+        ];
+        tags[1].scan_every = 5;
+        tags[3].scan_every = 5;
+        let got: Vec<_> = plan(&tags, 16)
+            .blocks
+            .iter()
+            .map(|b| (b.start, b.count, b.tags.clone()))
+            .collect();
+        // Each class its own request, the PLC's own scan first.
+        assert_eq!(got, [(0, 3, vec![0, 2]), (1, 3, vec![1, 3])]);
+        let got: Vec<_> = plan_singles(&tags, 0..4)
+            .blocks
+            .iter()
+            .map(|b| b.tags.clone())
+            .collect();
+        assert_eq!(got, [vec![0], vec![2], vec![1], vec![3]]);
+        // A device taking 2 registers a request.
+        tags.iter_mut().for_each(|t| t.scan_every = 1);
+        let got: Vec<_> = plan_limited(&tags, 16, 2)
+            .blocks
+            .iter()
+            .map(|b| (b.start, b.count))
+            .collect();
+        assert_eq!(got, [(0, 2), (2, 2)]);
     }
 
     #[test]

@@ -20,9 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::decode::{decode_bit_tag, decode_register_tag};
 use super::link::{BlockData, Link, LinkError};
-use super::planner::{plan, ReadBlock};
+use super::planner::{plan_limited, ReadBlock};
 use super::schedule::Schedule;
-use super::transport::{self, Transport};
+use super::transport::{self, Lines, Transport};
 use crate::config::Plc;
 use crate::sample::{Quality, Reading, Scan, ScanStatus};
 
@@ -51,6 +51,8 @@ pub struct Poller {
     /// when it began, so codes do not flap between attempts and waits.
     outage: Option<Vec<Quality>>,
     last_ts_ms: i64,
+    /// Scans so far: a tag of scan class n is read when n divides it.
+    scans: u64,
 }
 
 /// What one scan saw.
@@ -70,6 +72,8 @@ struct Pass {
     gave_up: Option<Quality>,
     /// Blocks tried.
     tried: usize,
+    /// This scan's number, for the scan classes.
+    scan_no: u64,
     error: Option<LinkError>,
 }
 
@@ -93,6 +97,7 @@ impl Pass {
             refused: Vec::new(),
             gave_up: None,
             tried: 0,
+            scan_no: 0,
             error: None,
         }
     }
@@ -123,6 +128,11 @@ impl Pass {
     }
 }
 
+/// Whether a tag of scan class `every` is read in scan `scan_no`.
+fn is_due(every: u32, scan_no: u64) -> bool {
+    scan_no % u64::from(every.max(1)) == 0
+}
+
 /// The code the tags of a block get for a failed request.
 fn quality_of(e: &LinkError) -> Quality {
     match e {
@@ -149,13 +159,27 @@ impl Poller {
         Self::with_transport(plc, transport, clock, tx)
     }
 
+    /// A poller on its place in `lines`: PLCs naming one connection share it.
+    pub fn on_lines(
+        plc: Arc<Plc>,
+        lines: &Lines,
+        clock: PlantClock,
+        tx: mpsc::Sender<Scan>,
+    ) -> Self {
+        let transport = lines.for_plc(&plc);
+        Self::with_transport(plc, transport, clock, tx)
+    }
+
     pub fn with_transport(
         plc: Arc<Plc>,
         transport: Box<dyn Transport>,
         clock: PlantClock,
         tx: mpsc::Sender<Scan>,
     ) -> Self {
-        let schedule = Schedule::new(plan(&plc.tags, plc.max_gap), plc.scan);
+        let schedule = Schedule::new(
+            plan_limited(&plc.tags, plc.max_gap, plc.link.max_registers),
+            plc.scan,
+        );
         Poller {
             plc,
             schedule,
@@ -169,6 +193,7 @@ impl Poller {
             was_up: None,
             outage: None,
             last_ts_ms: i64::MIN,
+            scans: 0,
         }
     }
 
@@ -208,7 +233,10 @@ impl Poller {
     pub async fn scan_once(&mut self) -> Scan {
         let begun = (Instant::now(), self.clock.now());
         let plc = self.plc.clone();
+        let scan_no = self.scans;
+        self.scans = self.scans.wrapping_add(1);
         let mut pass = Pass::new(&plc);
+        pass.scan_no = scan_no;
         let waiting = self.link.is_none() && begun.0 < self.retry_at;
         if !waiting {
             self.read_blocks(&plc, &mut pass).await;
@@ -230,6 +258,12 @@ impl Poller {
             }
         }
         let (started, at) = pass.first_request.unwrap_or(begun);
+        if plc.tags.iter().any(|t| t.scan_every > 1) {
+            // Tags of a slower class not due in this scan are not in it:
+            // no value, and no quality either.
+            let mut due = plc.tags.iter().map(|t| is_due(t.scan_every, scan_no));
+            pass.readings.retain(|_| due.next().unwrap_or(true));
+        }
         pass.status.connected = up;
         pass.status.duration = started.elapsed();
         record_metrics(&plc.name, &pass.status);
@@ -251,6 +285,15 @@ impl Poller {
         }
         let mut timeouts_in_row = 0;
         for bi in self.schedule.due(now) {
+            let every = self
+                .schedule
+                .block(bi)
+                .tags
+                .first()
+                .map_or(1, |&i| plc.tags[i].scan_every);
+            if !is_due(every, pass.scan_no) {
+                continue;
+            }
             if self.link.is_none() {
                 match Link::connect(self.transport.as_ref(), plc.timeout).await {
                     Ok(link) => self.link = Some(link),
@@ -461,6 +504,7 @@ mod tests {
             timeout: Duration::from_millis(200),
             max_gap: 0,
             tags: Vec::new(),
+            link: Default::default(),
         };
         Poller::new(Arc::new(plc), clock, mpsc::channel(1).0)
     }

@@ -40,7 +40,7 @@ impl ContextConnection {
 
 /// The values of an answer to a `table` read; an answer for another
 /// function means the stream is out of step.
-fn answer<T>(
+pub(super) fn answer<T>(
     table: Table,
     response: Response,
     pick: fn(Response) -> Result<T, Response>,
@@ -53,28 +53,28 @@ fn answer<T>(
     })
 }
 
-fn coils(r: Response) -> Result<Vec<bool>, Response> {
+pub(super) fn coils(r: Response) -> Result<Vec<bool>, Response> {
     match r {
         Response::ReadCoils(bits) => Ok(bits),
         other => Err(other),
     }
 }
 
-fn discrete_inputs(r: Response) -> Result<Vec<bool>, Response> {
+pub(super) fn discrete_inputs(r: Response) -> Result<Vec<bool>, Response> {
     match r {
         Response::ReadDiscreteInputs(bits) => Ok(bits),
         other => Err(other),
     }
 }
 
-fn holding_registers(r: Response) -> Result<Vec<u16>, Response> {
+pub(super) fn holding_registers(r: Response) -> Result<Vec<u16>, Response> {
     match r {
         Response::ReadHoldingRegisters(words) => Ok(words),
         other => Err(other),
     }
 }
 
-fn input_registers(r: Response) -> Result<Vec<u16>, Response> {
+pub(super) fn input_registers(r: Response) -> Result<Vec<u16>, Response> {
     match r {
         Response::ReadInputRegisters(words) => Ok(words),
         other => Err(other),

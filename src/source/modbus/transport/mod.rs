@@ -4,13 +4,12 @@
 //! ([`Transport`]) that can issue the four Modbus read functions
 //! ([`Connection`]).
 //!
-//! Today there is Modbus TCP ([`tcp`]). RTU-over-TCP (RTU frames through a
-//! serial gateway's TCP port) and RTU (a serial line, or any
-//! `AsyncRead + AsyncWrite`) slot in as one new file each, building a
-//! tokio-modbus client context with `tokio_modbus::client::rtu::attach_slave`
-//! and wrapping it in [`ContextConnection`], plus one arm in [`for_plc`]
-//! (and the settings that name it); `poller.rs`, `link.rs` and the decoding
-//! do not change.
+//! Modbus TCP to a PLC alone on its address is [`tcp`]: its own
+//! connection. Everything else goes over a line (`line.rs`): one task per
+//! connection, shared by every `[[plc]]` naming the same address (tcp,
+//! rtu_over_tcp) or serial device (rtu), which sends their requests one at
+//! a time; `rtu.rs` opens what the line runs on. `poller.rs` and the
+//! decoding do not know which.
 //!
 //! What every implementation must do, and what it need not:
 //! - **Read-only.** The seam has no write function, so no transport can
@@ -41,9 +40,12 @@ use std::time::Duration;
 use crate::config::Plc;
 
 mod context;
+mod line;
+mod rtu;
 pub mod tcp;
 
 pub use context::ContextConnection;
+pub use line::Lines;
 
 /// A boxed future, so transports can sit behind `dyn` and be chosen per PLC
 /// at run time.
@@ -111,10 +113,34 @@ pub trait Connection: Send {
         start: u16,
         count: u16,
     ) -> BoxFuture<'_, ReadResult<Vec<u16>>>;
+
+    /// True when the connection bounds each request by the PLC's timeout
+    /// itself, from the moment it is sent: a request queued on a shared
+    /// line must not time out while other units' requests go first.
+    fn bounds_itself(&self) -> bool {
+        false
+    }
 }
 
-/// The transport a PLC's settings ask for. Adding a transport adds a file
-/// and an arm here; nothing else chooses.
+/// The transport a PLC's settings ask for, on a line of its own. Pollers
+/// started together take theirs from one [`Lines`], so PLCs naming the
+/// same connection share it.
 pub fn for_plc(plc: &Plc) -> Box<dyn Transport> {
-    Box::new(tcp::TcpTransport::new(plc.address.clone(), plc.unit_id))
+    if line::direct(plc) {
+        Box::new(tcp::TcpTransport::new(plc.address.clone(), plc.unit_id))
+    } else {
+        line::alone(plc)
+    }
+}
+
+impl Lines {
+    /// The transport a PLC's settings ask for: its own Modbus TCP
+    /// connection, or its place on a shared line.
+    pub fn for_plc(&self, plc: &Plc) -> Box<dyn Transport> {
+        if line::direct(plc) {
+            Box::new(tcp::TcpTransport::new(plc.address.clone(), plc.unit_id))
+        } else {
+            self.transport(plc)
+        }
+    }
 }

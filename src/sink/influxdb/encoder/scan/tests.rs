@@ -33,6 +33,7 @@ fn tag(
         max_interval: max_interval_ms.map(Duration::from_millis),
         min: None,
         max: None,
+        scan_every: 1,
     }
 }
 
@@ -46,6 +47,7 @@ fn plc(name: &str, tags: Vec<Tag>) -> Plc {
         timeout: Duration::from_secs(1),
         max_gap: 0,
         tags,
+        link: Default::default(),
     }
 }
 
