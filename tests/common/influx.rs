@@ -387,6 +387,9 @@ impl Recorded {
 pub struct MockState {
     /// Answers used first, one per request, before the rules below.
     pub script: VecDeque<MockReply>,
+    /// Only writes take scripted answers: a gateway also pings and queries
+    /// (its start-up field-type check) at moments a test cannot order.
+    pub script_writes_only: bool,
     /// When set, the Authorization header must equal it, else 401.
     pub require_authorization: Option<String>,
     /// Decoded bodies above this many bytes get 413.
@@ -487,10 +490,15 @@ async fn handle(
         body: body.clone(),
         wire_len: raw.len(),
     };
+    let is_write = uri.path().ends_with("/write");
     let scripted = {
         let mut s = state.lock().unwrap();
         s.requests.push(rec);
-        s.script.pop_front()
+        if is_write || !s.script_writes_only {
+            s.script.pop_front()
+        } else {
+            None
+        }
     };
     match scripted {
         Some(MockReply::Status {

@@ -110,7 +110,10 @@ const KPI_GAUGES: [&str; 12] = [
 async fn metrics_and_healthz_report_the_gateway_and_a_lost_plc() {
     let influx = MockInflux::start().await;
     // The first write is refused with a 500: retried, and counted by status.
-    influx.with(|s| s.script.push_back(MockReply::internal_error()));
+    influx.with(|s| {
+        s.script_writes_only = true;
+        s.script.push_back(MockReply::internal_error());
+    });
     let dir = tempfile::tempdir().unwrap();
     // Mid-morning on a normal production day, a day in two minutes.
     let start: Timestamp = "2026-03-02T09:00:00-05:00".parse().unwrap();

@@ -136,10 +136,11 @@ async fn a_real_day_prints_on_one_a4_page_with_the_kpi_daily_numbers() {
     // The metallurgical balance of [kpi.reconcile], written by the gateway
     // when it closed the day.
     let rq = format!(r#"SELECT * FROM "kpi_reconciled" WHERE "day"='{DAY}'"#);
-    let reconciled = crate::common::eventually(Duration::from_secs(30), "kpi_reconciled row", || async {
-        query.query(&rq).await.ok()?.into_iter().next()
-    })
-    .await;
+    let reconciled =
+        crate::common::eventually(Duration::from_secs(30), "kpi_reconciled row", || async {
+            query.query(&rq).await.ok()?.into_iter().next()
+        })
+        .await;
     let rcol = |name: &str| {
         reconciled
             .column(name)
