@@ -192,7 +192,7 @@ pub struct LinePlan {
     pub max_registers: u16,
 }
 
-fn line_plan(p: &Plc, all: &[Plc]) -> LinePlan {
+fn line_plan(p: &Plc, all: &[std::sync::Arc<Plc>]) -> LinePlan {
     LinePlan {
         connection: p.line_key(),
         serial: match &p.link.transport {

@@ -262,6 +262,8 @@ pub async fn start(plan: Plan, cancel: CancellationToken) -> Result<Demo, DemoEr
     .map_err(DemoError::SimulatorStart)?;
     // Poll the simulator where it actually listens.
     for plc in &mut settings.plcs {
+        // Settings fresh from the file: the only owner, so no copy is made.
+        let plc = std::sync::Arc::make_mut(plc);
         if let Some(addr) = sim.addr(&plc.name) {
             plc.address = addr.to_string();
         }

@@ -76,9 +76,9 @@ impl Pollers {
         }
     }
 
-    pub fn start(&mut self, plc: &Plc, health: &Health) {
+    pub fn start(&mut self, plc: &Arc<Plc>, health: &Health) {
         health.register_plc(&plc.name, plc.scan);
-        let plc = Arc::new(plc.clone());
+        let plc = plc.clone();
         let (cancel, task) = self.spawn(plc.clone(), Duration::ZERO);
         self.slots.insert(
             plc.name.clone(),
@@ -118,9 +118,9 @@ impl Pollers {
 
     /// Makes the running set match `plcs`: an unchanged PLC keeps its
     /// task (and its scan schedule), a changed one is restarted.
-    pub fn reconcile(&mut self, plcs: &[Plc], health: &Health) -> PollerChanges {
+    pub fn reconcile(&mut self, plcs: &[Arc<Plc>], health: &Health) -> PollerChanges {
         let mut changes = PollerChanges::default();
-        let wanted: HashMap<&str, &Plc> = plcs.iter().map(|p| (&*p.name, p)).collect();
+        let wanted: HashMap<&str, &Plc> = plcs.iter().map(|p| (&*p.name, &**p)).collect();
         let gone: Vec<Arc<str>> = self
             .slots
             .iter()

@@ -23,7 +23,7 @@ pub struct Settings {
     pub spool: Spool,
     /// `None` when the HTTP listener is disabled.
     pub http_listen: Option<SocketAddr>,
-    pub plcs: Vec<Plc>,
+    pub plcs: Vec<Arc<Plc>>,
     pub kpi: Option<Kpi>,
 }
 

@@ -169,7 +169,7 @@ mod tests {
         let (tx, rx) = mpsc::channel(16);
         let writer = tokio::spawn(writer_task(
             rx,
-            ScanEncoder::new("caylloma", &[]),
+            ScanEncoder::new::<crate::config::Plc>("caylloma", &[]),
             spool.clone(),
             1,
             Duration::from_millis(50),

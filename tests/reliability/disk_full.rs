@@ -323,7 +323,7 @@ async fn a_durable_batch_is_confirmed_only_once_it_is_on_disk() {
     let (tx, rx) = mpsc::channel(8);
     let writer = tokio::spawn(writer_task(
         rx,
-        ScanEncoder::new("site", &[]),
+        ScanEncoder::new::<plantgw::config::Plc>("site", &[]),
         shared.clone(),
         5000,
         Duration::from_secs(60),

@@ -66,7 +66,8 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Issue>
             influx,
             spool,
             http_listen,
-            plcs,
+            // One copy of each PLC's tag list, shared with its poller.
+            plcs: plcs.into_iter().map(std::sync::Arc::new).collect(),
             kpi,
         }),
         // Each None above pushed an issue, so this is unreachable in practice;

@@ -95,7 +95,7 @@ impl ScanEncoder {
     /// `site` becomes the `site` tag of every line. Configured tags with
     /// names InfluxDB would reject are logged and skipped (configuration
     /// validation should have refused them; see [`line::check_key`]).
-    pub fn new(site: &str, plcs: &[Plc]) -> Self {
+    pub fn new<P: std::borrow::Borrow<Plc>>(site: &str, plcs: &[P]) -> Self {
         let mut e = ScanEncoder {
             site: Arc::from(site),
             tags: Vec::new(),
@@ -110,9 +110,9 @@ impl ScanEncoder {
             pending: Vec::new(),
             ts_text: Vec::new(),
         };
-        let total: usize = plcs.iter().map(|p| p.tags.len()).sum();
+        let total: usize = plcs.iter().map(|p| p.borrow().tags.len()).sum();
         e.tags.reserve_exact(total);
-        for plc in plcs {
+        for plc in plcs.iter().map(std::borrow::Borrow::borrow) {
             e.status_prefix(&plc.name);
             let slots = plc
                 .tags
