@@ -9,8 +9,10 @@ mod diagnose;
 mod kpi_inputs;
 pub mod names;
 mod raw;
+mod raw_nats;
 mod secret;
 mod settings;
+mod settings_nats;
 mod validate;
 
 use std::fmt;
@@ -19,9 +21,11 @@ use std::path::{Path, PathBuf};
 pub use diagnose::Diagnosis;
 pub use kpi_inputs::{InputRole, InputSpec, KpiInput, Need, RecoveryUse, KPI_INPUTS};
 pub use raw::{ByteOrder, DataType, InfluxApi, RawConfig, Table, TagConfig};
+pub use raw_nats::{NatsConfig, RelayRawConfig};
 pub use secret::Secret;
 pub use settings::*;
-pub use validate::{validate, Issue};
+pub use settings_nats::{Nats, NatsAuth, NatsConn, RelayNats, RelaySettings};
+pub use validate::{validate, validate_relay, Issue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -95,13 +99,20 @@ pub fn load_raw_with_env(
     path: &Path,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<RawConfig, ConfigError> {
+    load_raw_as(path, env)
+}
+
+fn load_raw_as<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         file: path.to_path_buf(),
         source,
     })?;
     // Check the file alone first with the toml parser: its errors carry line
     // and column, which the layered loader below loses.
-    if let Err(e) = toml::from_str::<RawConfig>(&text) {
+    if let Err(e) = toml::from_str::<T>(&text) {
         return Err(ConfigError::Parse {
             file: path.to_path_buf(),
             diagnosis: diagnose::toml_error(&text, &e),
@@ -124,7 +135,7 @@ pub fn load_raw_with_env(
                 .source(Some(env)),
         )
         .build()
-        .and_then(|c| c.try_deserialize::<RawConfig>());
+        .and_then(|c| c.try_deserialize::<T>());
     built.map_err(|e| {
         let (var, key, reason) = diagnose::env_error(&e, &names);
         ConfigError::Env {
@@ -144,6 +155,19 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     validate(&raw, base).map_err(|issues| ConfigError::Invalid {
+        file: path.to_path_buf(),
+        issues,
+    })
+}
+
+/// Load and validate a relay's file (`plantgw relay`).
+pub fn load_relay(path: &Path) -> Result<RelaySettings, ConfigError> {
+    let raw: RelayRawConfig = load_raw_as(path, std::env::vars())?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    validate_relay(&raw, base).map_err(|issues| ConfigError::Invalid {
         file: path.to_path_buf(),
         issues,
     })

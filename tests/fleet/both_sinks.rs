@@ -1,0 +1,87 @@
+//! One gateway with both sinks: every spooled record reaches the local
+//! InfluxDB and the R3 stream, through a NATS node killed and restarted,
+//! and through the whole cluster being down.
+use std::time::{Duration, Instant};
+
+use super::{
+    assert_contiguous, nats_section, seqs_by_gateway, status_ts_in, stream_messages, SETTLE,
+};
+use crate::common::eventually;
+use crate::common::influx::InfluxD;
+use crate::common::nats::NatsCluster;
+use crate::reliability::peer::{Mode, ScriptedPlc};
+use crate::reliability::{
+    query_client, start_gateway, status_ts, stop_gateway, tags, GatewayToml, PlcToml,
+};
+
+fn plc(address: String) -> PlcToml {
+    PlcToml {
+        name: "mill".into(),
+        address,
+        scan_ms: 200,
+        timeout_ms: 1000,
+        tags: tags("mill_dev", "holding", "u16", "t", 0, 20),
+    }
+}
+
+/// A node of three killed (SIGKILL) and restarted while the gateway
+/// publishes: the stream keeps quorum, every record is stored once, and the
+/// stream holds exactly the scans the local InfluxDB holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sinks_get_every_record_through_a_node_kill() {
+    let influx = InfluxD::start();
+    let mut cluster = NatsCluster::start(3);
+    cluster.wait_ready(3).await;
+    let plc_peer = ScriptedPlc::start(Mode::Healthy).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spool = dir.path().join("spool");
+    let gw = GatewayToml::new(&influx.url, &spool, vec![plc(plc_peer.address())]);
+    let text = gw.render() + &nats_section(&cluster, "gw1", "");
+    let path = dir.path().join("gw.toml");
+    std::fs::write(&path, &text).expect("write config");
+    let settings = plantgw::config::load(&path).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(
+        settings.nats.as_ref().map(|n| n.subject.as_str()),
+        Some("plant.reliab.gw1")
+    );
+    let q = query_client(&influx.url).await;
+    let (running, cancel) = start_gateway(settings).await;
+    let js = cluster.jetstream().await;
+
+    tokio::time::sleep(SETTLE).await;
+    cluster.kill(1);
+    let killed = Instant::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    cluster.restart(1);
+    tokio::time::sleep(SETTLE).await;
+    stop_gateway(running, cancel).await;
+
+    let msgs = stream_messages(&js, "PLANT").await;
+    let seqs = seqs_by_gateway(&msgs);
+    assert_contiguous("gw1", &seqs["gw1"]);
+    assert!(msgs.iter().all(|(_, s, _)| s == "plant.reliab.gw1"));
+    let in_stream = status_ts_in(msgs.iter().map(|m| m.2.clone()), "mill");
+    let in_influx = eventually(
+        Duration::from_secs(10),
+        "InfluxDB holds what the stream holds",
+        || {
+            let q = &q;
+            let want = in_stream.clone();
+            async move {
+                let got = status_ts(q, "mill").await;
+                (got == want).then_some(got)
+            }
+        },
+    )
+    .await;
+    let span_s = (in_influx.last().copied().unwrap_or(0) - in_influx.first().copied().unwrap_or(0))
+        as f64
+        / 1e3;
+    assert!(in_influx.len() >= 40, "too few scans: {}", in_influx.len());
+    println!(
+        "both sinks: {} records in the stream, {} scans over {span_s:.1} s in both, node 1 down for {:.1} s",
+        msgs.len(),
+        in_influx.len(),
+        killed.elapsed().as_secs_f64()
+    );
+}
