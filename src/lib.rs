@@ -21,6 +21,7 @@ pub mod http;
 pub mod influxd;
 pub mod kpi;
 pub mod pipeline;
+pub mod relay;
 pub mod sample;
 pub mod sink;
 pub mod source;

@@ -163,6 +163,8 @@ impl Historian {
         }
         self.sender.drain.cancel();
         if let Some(n) = &self.nats {
+            // It drains alongside the InfluxDB sender and may end first.
+            n.task.plan_end();
             n.drain.cancel();
         }
         let sent = self.sender.task.join().await;

@@ -15,6 +15,7 @@ pub mod dashboards;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod kpi;
+pub mod relay;
 pub mod run;
 pub mod signals;
 pub mod tags;

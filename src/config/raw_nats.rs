@@ -45,6 +45,10 @@ pub struct NatsConfig {
     /// Relay: most messages fetched per pull, 1–10000. Default 100.
     #[serde(default = "default_fetch")]
     pub fetch_batch: usize,
+    /// Relay: how long the server waits for a relay's ack before another
+    /// relay gets the message, in milliseconds. Default 30000.
+    #[serde(default = "default_ack_wait_ms")]
+    pub ack_wait_ms: u64,
 }
 
 /// A relay's file: `[nats]`, `[influxdb]` and optional `[http]`.
@@ -71,6 +75,9 @@ fn default_durable() -> String {
 }
 fn default_filter() -> String {
     "plant.>".into()
+}
+fn default_ack_wait_ms() -> u64 {
+    30_000
 }
 fn default_fetch() -> usize {
     100

@@ -39,6 +39,7 @@ pub struct RelayNats {
     pub durable: String,
     pub filter_subject: String,
     pub fetch_batch: usize,
+    pub ack_wait: Duration,
 }
 
 /// A relay's whole file, validated.

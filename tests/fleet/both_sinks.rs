@@ -85,3 +85,81 @@ async fn both_sinks_get_every_record_through_a_node_kill() {
         killed.elapsed().as_secs_f64()
     );
 }
+
+/// The whole cluster killed for a while: the local InfluxDB stays current
+/// meanwhile (the JetStream sender waits on its own cursor), and once the
+/// cluster is back the stream catches up with every record, in order,
+/// without a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn influx_stays_current_while_the_cluster_is_down_and_the_stream_catches_up() {
+    let influx = InfluxD::start();
+    let mut cluster = NatsCluster::start(3);
+    cluster.wait_ready(3).await;
+    let plc_peer = ScriptedPlc::start(Mode::Healthy).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spool = dir.path().join("spool");
+    let gw = GatewayToml::new(&influx.url, &spool, vec![plc(plc_peer.address())]);
+    let text = gw.render() + &nats_section(&cluster, "gw1", "");
+    let path = dir.path().join("gw.toml");
+    std::fs::write(&path, &text).expect("write config");
+    let settings = plantgw::config::load(&path).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let q = query_client(&influx.url).await;
+    let (running, cancel) = start_gateway(settings).await;
+
+    tokio::time::sleep(SETTLE).await;
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    let down = Instant::now();
+    // While the cluster is down, InfluxDB keeps getting the newest scans.
+    let mut worst_lag_ms = 0i64;
+    while down.elapsed() < Duration::from_secs(8) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let newest = status_ts(&q, "mill").await.last().copied().unwrap_or(0);
+        let now_ms = jiff::Timestamp::now().as_millisecond();
+        if down.elapsed() > Duration::from_secs(2) {
+            worst_lag_ms = worst_lag_ms.max(now_ms - newest);
+        }
+    }
+    assert!(
+        worst_lag_ms < 3000,
+        "InfluxDB fell {worst_lag_ms} ms behind while the NATS cluster was down"
+    );
+    let pending = running.spool.stats().map(|s| s.records).unwrap_or(0);
+    assert!(
+        pending > 10,
+        "the spool should hold the unpublished records, has {pending}"
+    );
+    for i in 0..3 {
+        cluster.restart(i);
+    }
+    let back = Instant::now();
+    let js = cluster.jetstream().await;
+    eventually(Duration::from_secs(45), "the stream caught up", || {
+        let spool = running.spool.clone();
+        async move {
+            let left = spool.stats().map(|s| s.records).unwrap_or(u64::MAX);
+            (left < 3).then_some(())
+        }
+    })
+    .await;
+    let caught_up = back.elapsed();
+    stop_gateway(running, cancel).await;
+
+    let msgs = stream_messages(&js, "PLANT").await;
+    let seqs = seqs_by_gateway(&msgs);
+    assert_contiguous("gw1", &seqs["gw1"]);
+    let in_stream = status_ts_in(msgs.iter().map(|m| m.2.clone()), "mill");
+    assert_eq!(
+        in_stream,
+        status_ts(&q, "mill").await,
+        "stream and InfluxDB differ"
+    );
+    println!(
+        "cluster down {:.1} s: InfluxDB at most {worst_lag_ms} ms behind, {pending} records waited for JetStream, caught up {:.1} s after the restart; {} records, {} scans",
+        back.duration_since(down).as_secs_f64(),
+        caught_up.as_secs_f64(),
+        msgs.len(),
+        in_stream.len()
+    );
+}

@@ -3,6 +3,8 @@
 //! local InfluxDB; relays draining the stream into a central InfluxDB.
 //! Real `nats-server` nodes and `influxd` on free loopback ports.
 mod both_sinks;
+mod procs;
+mod relay;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

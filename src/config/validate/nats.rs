@@ -75,6 +75,9 @@ pub(super) fn validate_relay(
     if c.fetch_batch == 0 || c.fetch_batch > 10_000 {
         issues.add("nats.fetch_batch", "must be between 1 and 10000");
     }
+    if c.ack_wait_ms < 1000 {
+        issues.add("nats.ack_wait_ms", "must be at least 1000");
+    }
     if c.subject.is_some() || c.gateway_id.is_some() {
         issues.add(
             "nats",
@@ -89,6 +92,7 @@ pub(super) fn validate_relay(
         durable: c.durable.clone(),
         filter_subject: c.filter_subject.clone(),
         fetch_batch: c.fetch_batch,
+        ack_wait: Duration::from_millis(c.ack_wait_ms),
     })
 }
 
