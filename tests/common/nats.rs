@@ -88,10 +88,13 @@ impl NatsCluster {
             .open(&n.log)
             .expect("node log");
         let mut cmd = Command::new("nats-server");
-        cmd.args(["-js", "-a", "127.0.0.1", "-p", &n.port.to_string()])
-            .args(["--cluster", &format!("nats://127.0.0.1:{}", n.cluster_port)])
-            .args(["--routes", &routes.join(",")])
-            .args(["--cluster_name", "plantgw-test", "-n", &format!("node{i}")])
+        cmd.args(["-js", "-a", "127.0.0.1", "-p", &n.port.to_string()]);
+        if !routes.is_empty() {
+            cmd.args(["--cluster", &format!("nats://127.0.0.1:{}", n.cluster_port)])
+                .args(["--routes", &routes.join(",")])
+                .args(["--cluster_name", "plantgw-test"]);
+        }
+        cmd.args(["-n", &format!("node{i}")])
             .arg("-sd")
             .arg(&n.store)
             .stdin(Stdio::null())

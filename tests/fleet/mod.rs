@@ -2,6 +2,7 @@
 //! spool to a replicated stream on a three-node cluster, next to their
 //! local InfluxDB; relays draining the stream into a central InfluxDB.
 //! Real `nats-server` nodes and `influxd` on free loopback ports.
+mod bad_input;
 mod both_sinks;
 mod procs;
 mod relay;

@@ -197,3 +197,50 @@ fn check_subject(issues: &mut Issues, key: &str, s: &str, wildcards: bool) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(extra: &str) -> NatsConfig {
+        toml::from_str(&format!("servers = [\"nats://127.0.0.1:4222\"]\n{extra}")).unwrap()
+    }
+
+    #[test]
+    fn gateway_defaults_and_subject() {
+        let mut issues = Issues::default();
+        let n = validate_gateway(
+            &raw("gateway_id = \"gw1\"\ntoken = \"t0p-secret\""),
+            Some("caylloma"),
+            Path::new("."),
+            &mut issues,
+        )
+        .unwrap();
+        assert!(issues.0.is_empty());
+        assert_eq!(n.subject, "plant.caylloma.gw1");
+        assert_eq!((n.conn.stream.as_str(), n.conn.replicas), ("PLANT", 3));
+        assert!(!format!("{n:?}").contains("t0p-secret"));
+    }
+
+    #[test]
+    fn bad_keys_are_named() {
+        let mut issues = Issues::default();
+        let c = raw("stream = \"A.B\"\nreplicas = 7\nsubject = \"plant.*\"\ntoken = \"x\"\ncreds_file = \"c\"");
+        assert!(validate_gateway(&c, Some("s"), Path::new("."), &mut issues).is_none());
+        let keys: Vec<&str> = issues.0.iter().map(|i| i.key.as_str()).collect();
+        for k in [
+            "nats.gateway_id",
+            "nats.stream",
+            "nats.replicas",
+            "nats.token",
+        ] {
+            assert!(keys.contains(&k), "{k} not in {keys:?}");
+        }
+        let mut issues = Issues::default();
+        let c: NatsConfig =
+            toml::from_str("servers = [\"http://x:1\"]\nfilter_subject = \"a.>.b\"").unwrap();
+        assert!(validate_relay(&c, Path::new("."), &mut issues).is_none());
+        let keys: Vec<&str> = issues.0.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["nats.servers[0]", "nats.filter_subject"]);
+    }
+}

@@ -24,7 +24,7 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(3600);
 
 /// Waits after a failed publish: short at first (a node failover takes a
 /// few seconds), never long enough to leave a recovered cluster idle.
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(10));
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
 
 pub struct NatsSink {
     settings: Nats,
