@@ -163,3 +163,76 @@ async fn influx_stays_current_while_the_cluster_is_down_and_the_stream_catches_u
         in_stream.len()
     );
 }
+
+/// JetStream unreachable for longer than the spool holds: the spool sheds
+/// its oldest segments (counted) while InfluxDB keeps every scan, so the
+/// dead sink never holds the live one back beyond the spool bound; once
+/// the server is back the stream gets what is left, from the oldest kept
+/// record on, without another gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_stream_costs_only_its_own_oldest_records_beyond_the_spool_bound() {
+    let _drops = crate::reliability::SPOOL_DROPS.lock().await;
+    let influx = InfluxD::start();
+    let mut cluster = NatsCluster::start(1);
+    cluster.kill(0);
+    let plc_peer = ScriptedPlc::start(Mode::Healthy).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spool = dir.path().join("spool");
+    let mut mill = plc(plc_peer.address());
+    mill.scan_ms = 100;
+    mill.tags = tags("mill_dev", "holding", "u16", "t", 0, 600);
+    let mut gw = GatewayToml::new(&influx.url, &spool, vec![mill]);
+    gw.spool_max_bytes = Some(1 << 20);
+    let text =
+        gw.render() + &nats_section(&cluster, "gw1", "").replace("replicas = 3", "replicas = 1");
+    let path = dir.path().join("gw.toml");
+    std::fs::write(&path, &text).expect("write config");
+    let settings = plantgw::config::load(&path).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let q = query_client(&influx.url).await;
+    let (running, cancel) = start_gateway(settings).await;
+
+    let dropped = eventually(Duration::from_secs(50), "the spool sheds records", || {
+        let s = running.spool.clone();
+        async move {
+            let d = s.stats().map(|s| s.dropped_records).unwrap_or(0);
+            (d > 0).then_some(d)
+        }
+    })
+    .await;
+    let newest = status_ts(&q, "mill").await.last().copied().unwrap_or(0);
+    let lag_ms = jiff::Timestamp::now().as_millisecond() - newest;
+    assert!(
+        lag_ms < 3000,
+        "InfluxDB {lag_ms} ms behind while the stream was down"
+    );
+    cluster.restart(0);
+    eventually(
+        Duration::from_secs(45),
+        "the stream got what the spool kept",
+        || {
+            let spool = running.spool.clone();
+            async move { (spool.stats().map(|s| s.records).unwrap_or(u64::MAX) < 3).then_some(()) }
+        },
+    )
+    .await;
+    stop_gateway(running, cancel).await;
+
+    let js = cluster.jetstream().await;
+    let msgs = stream_messages(&js, "PLANT").await;
+    let seqs = seqs_by_gateway(&msgs);
+    assert_contiguous("gw1", &seqs["gw1"]);
+    let first = seqs["gw1"].first().copied().unwrap_or(0);
+    assert!(
+        first > 1,
+        "the oldest records should have been shed, stream starts at {first}"
+    );
+    let scans = status_ts(&q, "mill").await;
+    let gaps = crate::reliability::holes(&scans, 300);
+    assert!(gaps.is_empty(), "InfluxDB has holes {gaps:?}");
+    println!(
+        "spool bound: {dropped}+ records shed while JetStream was down, InfluxDB {lag_ms} ms behind, \
+         stream holds records {first}..={} ({} scans in InfluxDB without a hole)",
+        seqs["gw1"].last().copied().unwrap_or(0),
+        scans.len()
+    );
+}

@@ -83,6 +83,16 @@ impl NatsSink {
             self.ensure_stream(&js).await?;
             st.stream_ready = true;
         }
+        let max = js.client().server_info().max_payload;
+        if max > 0 && batch.len() > max {
+            // The server would close the connection on it, record after
+            // record: alarm instead, with the two ways out.
+            return Err(Failure::Alarm(format!(
+                "a spool record of {} bytes exceeds the server's max_payload of {max} bytes; \
+                 raise max_payload on the NATS servers or lower influxdb.batch_size",
+                batch.len()
+            )));
+        }
         let mut headers = HeaderMap::new();
         let id = format!("{}-{seq}", self.settings.gateway_id);
         headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
