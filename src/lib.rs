@@ -22,6 +22,7 @@ pub mod influxd;
 pub mod kpi;
 pub mod pipeline;
 pub mod report;
+pub mod relay;
 pub mod sample;
 pub mod sink;
 pub mod source;

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config, json } => cmd::check::run(&config.config, json),
         Command::Run { config, clock } => cmd::run::run(&config.config, &clock),
+        Command::Relay { config } => cmd::relay::run(&config.config),
         #[cfg(feature = "demo")]
         Command::Demo(args) => cmd::demo::run(args),
         Command::Kpi { config, day, write } => cmd::kpi::run(&config.config, day, write),

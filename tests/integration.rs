@@ -1,5 +1,6 @@
 //! All integration tests build into this one binary (see Cargo.toml).
 mod common;
+mod fleet;
 mod gateway;
 mod historian;
 mod kpi;

@@ -46,6 +46,8 @@ use plantsim::load::{self, GatewayTarget, LoadOptions, LoadSpec};
 use plantsim::{PlantMap, SimOptions, Simulator};
 use tokio_util::sync::CancellationToken;
 
+mod fleet;
+
 const DATABASE: &str = "bench";
 
 /// End-to-end benchmark: synthetic PLCs → plantgw (child process) → a real
@@ -85,6 +87,11 @@ struct Args {
     /// Keep each row's work dir (configs, logs, spool, InfluxDB data).
     #[arg(long)]
     keep: bool,
+
+    /// Also publish to a three-node JetStream cluster (R3) and measure what
+    /// one `plantgw relay` carries from it into InfluxDB (see `fleet`).
+    #[arg(long)]
+    nats: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -229,12 +236,29 @@ async fn bench_row(args: &Args, row: Row, gateway_bin: &Path, clk_tck: f64) -> R
         influx = Some(Influx::start(&work.path, http_port).await?);
         create_database(&query).await?;
     }
+    let mut fleet = None;
+    if args.nats {
+        if args.outage.is_some() {
+            bail!("--nats and --outage do not go together");
+        }
+        query
+            .query(&format!("CREATE DATABASE \"{}\"", fleet::CENTRAL))
+            .await
+            .context("CREATE DATABASE central")?;
+        fleet = Some(fleet::Fleet::start(&work.path, gateway_bin, &influx_url, &configs).await?);
+    }
+    // With --nats the row is measured where the relay writes.
+    let measured = |q: QueryClient| match args.nats {
+        true => q.with_database(fleet::CENTRAL),
+        false => q,
+    };
+    let query = measured(query);
     let t_gw_start = now_ms();
     let mut gateways = Vec::new();
     for (i, path) in configs.iter().enumerate() {
         gateways.push(Gateway::start(gateway_bin, path, &work.path, i)?);
     }
-    let latency = LatencyProbe::start(query_client(&influx_url)?, row.scan_ms);
+    let latency = LatencyProbe::start(measured(query_client(&influx_url)?), row.scan_ms);
 
     let replay = match args.outage {
         Some(outage) => {
@@ -263,7 +287,19 @@ async fn bench_row(args: &Args, row: Row, gateway_bin: &Path, clk_tck: f64) -> R
     let period = row.scan_ms as i64;
     let t0 = (now_ms() / period + 1) * period + period / 2;
     let t1 = t0 + args.seconds as i64 * 1000;
+    let fleet_before = fleet.as_ref().map(|f| (f.cpu(clk_tck), Instant::now()));
     let w = measure_window(&mut gateways, &influx, clk_tck, t0, t1).await?;
+    let fleet_cpu = match (&mut fleet, fleet_before) {
+        (Some(f), Some((before, at))) => {
+            f.check_alive()?;
+            Some(fleet::describe(
+                &before,
+                &f.cpu(clk_tck),
+                at.elapsed().as_secs_f64(),
+            ))
+        }
+        _ => None,
+    };
 
     // Everything acquired in the window is delivered once data from 2 s
     // after it is queryable: one writer, one sender, spool order.
@@ -304,6 +340,13 @@ async fn bench_row(args: &Args, row: Row, gateway_bin: &Path, clk_tck: f64) -> R
         percentile(&latencies, 90.0),
         w.rss_end,
     );
+    if let Some(f) = &fleet_cpu {
+        let _ = writeln!(
+            detail,
+            "   fleet (gateway → JetStream R3 → relay → InfluxDB): {f}"
+        );
+    }
+    drop(fleet);
     if delivered as f64 != expected {
         let _ = writeln!(
             detail,

@@ -14,20 +14,36 @@ use crate::config::{self, Settings};
 use crate::http::Health;
 use crate::pipeline::{sender_task, writer_task, HistorianInput, PipelineError, SharedSpool};
 use crate::sink::influxdb::{InfluxClient, ScanEncoder};
-use crate::spool::Spool;
+use crate::sink::nats::NatsSink;
+use crate::sink::Sink;
+use crate::spool::{Spool, SpoolOptions};
 
 /// Room for scans while a writer is being replaced.
 const INPUT_CAPACITY: usize = 1024;
 
-pub(crate) async fn open_spool(s: &config::Spool) -> Result<SharedSpool, AppError> {
+/// The spool cursors a configuration needs: one per sink, so a record
+/// stays until every configured sink has it.
+pub(crate) fn sink_names(settings: &Settings) -> Vec<&'static str> {
+    let mut names = vec!["influxdb"];
+    if settings.nats.is_some() {
+        names.push("nats");
+    }
+    names
+}
+
+pub(crate) async fn open_spool(
+    s: &config::Spool,
+    sinks: Vec<&'static str>,
+) -> Result<SharedSpool, AppError> {
     let (dir, max) = (s.dir.clone(), s.max_bytes);
-    let spool = tokio::task::spawn_blocking(move || Spool::open(&dir, max))
-        .await
-        .map_err(PipelineError::from)?
-        .map_err(|source| AppError::Spool {
-            dir: s.dir.display().to_string(),
-            source,
-        })?;
+    let spool =
+        tokio::task::spawn_blocking(move || Spool::open_for(&dir, SpoolOptions::new(max), &sinks))
+            .await
+            .map_err(PipelineError::from)?
+            .map_err(|source| AppError::Spool {
+                dir: s.dir.display().to_string(),
+                source,
+            })?;
     Ok(SharedSpool::new(spool))
 }
 
@@ -43,6 +59,9 @@ pub(crate) struct Historian {
     /// Replaced writers still spooling what they held.
     retired: Vec<Critical>,
     sender: SenderSlot,
+    /// The JetStream sink's sender, with `[nats]`; its settings change only
+    /// with a restart (the spool's cursors are fixed when it opens).
+    nats: Option<SenderSlot>,
     /// The current writer's input, for a new reporter; weak, so it never
     /// keeps the writer from ending.
     input: mpsc::WeakSender<HistorianInput>,
@@ -66,6 +85,11 @@ impl Historian {
     ) -> (Historian, mpsc::Sender<HistorianInput>) {
         let (writer, input) = spawn_writer(&spool, p);
         let sender = spawn_sender(&spool, client, p);
+        let nats = p
+            .settings
+            .nats
+            .clone()
+            .map(|n| spawn_sender_of(&spool, NatsSink::new(n), "nats sender", p));
         let status = spawn_status(&spool, input.clone(), p);
         (
             Historian {
@@ -74,6 +98,7 @@ impl Historian {
                 writer,
                 retired: Vec::new(),
                 sender,
+                nats,
                 input: input.downgrade(),
                 status,
             },
@@ -137,9 +162,19 @@ impl Historian {
             }
         }
         self.sender.drain.cancel();
+        if let Some(n) = &self.nats {
+            // It drains alongside the InfluxDB sender and may end first.
+            n.task.plan_end();
+            n.drain.cancel();
+        }
         let sent = self.sender.task.join().await;
+        let published = match self.nats {
+            Some(n) => n.task.join().await,
+            None => Ok(()),
+        };
         written?;
-        sent
+        sent?;
+        published
     }
 }
 
@@ -162,12 +197,21 @@ fn spawn_writer(spool: &SharedSpool, p: &Parts<'_>) -> (Critical, mpsc::Sender<H
 }
 
 fn spawn_sender(spool: &SharedSpool, client: InfluxClient, p: &Parts<'_>) -> SenderSlot {
+    spawn_sender_of(spool, client, "historian sender", p)
+}
+
+fn spawn_sender_of<S: Sink>(
+    spool: &SharedSpool,
+    sink: S,
+    name: &'static str,
+    p: &Parts<'_>,
+) -> SenderSlot {
     let drain = CancellationToken::new();
     let task = Critical::spawn(
-        "historian sender",
+        name,
         p.watch,
         sender_task(
-            client,
+            sink,
             spool.clone(),
             p.health.clone(),
             drain.clone(),

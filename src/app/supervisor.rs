@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::critical::{Critical, Ended, Watch};
-use super::historian::{open_spool, Historian, Parts};
+use super::historian::{open_spool, sink_names, Historian, Parts};
 use super::pollers::Pollers;
 use super::router::{Router, RouterCmd};
 use super::{same, same_influx, AppError, RunOptions};
@@ -104,7 +104,7 @@ impl Supervisor {
         opts: RunOptions,
     ) -> Result<(Supervisor, Started), AppError> {
         let (watch, ended) = mpsc::unbounded_channel();
-        let spool = open_spool(&settings.spool).await?;
+        let spool = open_spool(&settings.spool, sink_names(&settings)).await?;
         let client = InfluxClient::new(&settings.influx)?;
         // Field types InfluxDB already holds that the configuration contradicts: warned about, not fatal.
         tokio::spawn(crate::check::warn_field_type_conflicts(settings.clone()));
@@ -239,7 +239,7 @@ impl Supervisor {
         }
         let spool_moved = next.spool.dir != self.historian.spool_settings.dir;
         if spool_moved {
-            match open_spool(&next.spool).await {
+            match open_spool(&next.spool, sink_names(&next)).await {
                 Ok(s) => prepared.spool = Some(s),
                 Err(e) => {
                     if let Some(Some(h)) = prepared.http.take() {
@@ -250,6 +250,9 @@ impl Supervisor {
             }
         } else if next.spool.max_bytes != cur.spool.max_bytes {
             tracing::warn!(dir = %next.spool.dir.display(), "spool.max_bytes changes when the gateway restarts; the spool keeps its current bound");
+        }
+        if format!("{:?}", next.nats) != format!("{:?}", cur.nats) {
+            tracing::warn!("[nats] changes take effect when the gateway restarts");
         }
         let influx_changed = !same_influx(&next.influx, &cur.influx);
         if influx_changed || spool_moved {

@@ -45,6 +45,14 @@ pub enum Command {
         #[command(flatten)]
         clock: ClockArgs,
     },
+    /// Carry the fleet's NATS JetStream stream into a central InfluxDB.
+    ///
+    /// A durable pull consumer (`[nats]` durable, filter_subject) shared by
+    /// every relay of that name; each batch is acked once InfluxDB stored it.
+    Relay {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Validate a configuration and print the poll plan.
     ///
     /// Exit status 0 when valid, 2 with every error (file, key, reason) otherwise.

@@ -16,6 +16,7 @@ pub mod dashboards;
 pub mod demo;
 pub mod kpi;
 pub mod report;
+pub mod relay;
 pub mod run;
 pub mod signals;
 pub mod tags;

@@ -11,8 +11,10 @@ pub mod names;
 mod overrides;
 mod pieces;
 mod raw;
+mod raw_nats;
 mod secret;
 mod settings;
+mod settings_nats;
 mod validate;
 
 use std::fmt;
@@ -21,9 +23,11 @@ use std::path::{Path, PathBuf};
 pub use diagnose::Diagnosis;
 pub use kpi_inputs::{InputRole, InputSpec, KpiInput, Need, RecoveryUse, KPI_INPUTS};
 pub use raw::{ByteOrder, DataType, InfluxApi, RawConfig, Table, TagConfig};
+pub use raw_nats::{NatsConfig, RelayRawConfig};
 pub use secret::Secret;
 pub use settings::*;
-pub use validate::{validate, Issue};
+pub use settings_nats::{Nats, NatsAuth, NatsConn, RelayNats, RelaySettings};
+pub use validate::{validate, validate_relay, Issue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -97,10 +101,7 @@ pub fn load_raw_with_env(
     path: &Path,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<RawConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        file: path.to_path_buf(),
-        source,
-    })?;
+    let text = read(path)?;
     // Piece by piece when the file allows, so no tree of the whole tag list
     // is built; otherwise (or for the exact error) the whole file at once.
     let pieces = pieces::split(&text);
@@ -115,10 +116,7 @@ pub fn load_raw_with_env(
             (raw, text.as_str())
         }
     };
-    let env: config::Map<String, String> = env
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("PLANTGW_"))
-        .collect();
+    let env = overrides_in(env);
     if env.is_empty() {
         return Ok(parsed);
     }
@@ -133,9 +131,52 @@ pub fn load_raw_with_env(
             diagnosis: diagnose::toml_error(&text, &e),
         })?
         .to_toml();
+    let mut raw: RawConfig = layered(path, &sections, env)?;
+    raw.plc = plc;
+    Ok(raw)
+}
+
+/// A small file of another schema (a relay's), with the same overrides.
+fn load_raw_as<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, ConfigError> {
+    let text = read(path)?;
+    // The file alone first: the toml parser's errors carry line and
+    // column, which the layered loader loses.
+    let parsed = toml::from_str::<T>(&text).map_err(|e| ConfigError::Parse {
+        file: path.to_path_buf(),
+        diagnosis: diagnose::toml_error(&text, &e),
+    })?;
+    let env = overrides_in(env);
+    if env.is_empty() {
+        return Ok(parsed);
+    }
+    layered(path, &text, env)
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })
+}
+
+fn overrides_in(env: impl IntoIterator<Item = (String, String)>) -> config::Map<String, String> {
+    env.into_iter()
+        .filter(|(k, _)| k.starts_with("PLANTGW_"))
+        .collect()
+}
+
+/// `text` with the `PLANTGW_` overrides in `env` layered over it.
+fn layered<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    env: config::Map<String, String>,
+) -> Result<T, ConfigError> {
     let names: Vec<String> = env.keys().cloned().collect();
-    let built = config::Config::builder()
-        .add_source(config::File::from_str(&sections, config::FileFormat::Toml))
+    config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
         .add_source(
             config::Environment::with_prefix("PLANTGW")
                 .separator("__")
@@ -146,18 +187,16 @@ pub fn load_raw_with_env(
                 .source(Some(env)),
         )
         .build()
-        .and_then(|c| c.try_deserialize::<RawConfig>());
-    let mut raw = built.map_err(|e| {
-        let (var, key, reason) = diagnose::env_error(&e, &names);
-        ConfigError::Env {
-            file: path.to_path_buf(),
-            var,
-            key,
-            reason,
-        }
-    })?;
-    raw.plc = plc;
-    Ok(raw)
+        .and_then(|c| c.try_deserialize::<T>())
+        .map_err(|e| {
+            let (var, key, reason) = diagnose::env_error(&e, &names);
+            ConfigError::Env {
+                file: path.to_path_buf(),
+                var,
+                key,
+                reason,
+            }
+        })
 }
 
 /// Load and validate: the one call `run` and `check` make.
@@ -168,6 +207,19 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     validate(&raw, base).map_err(|issues| ConfigError::Invalid {
+        file: path.to_path_buf(),
+        issues,
+    })
+}
+
+/// Load and validate a relay's file (`plantgw relay`).
+pub fn load_relay(path: &Path) -> Result<RelaySettings, ConfigError> {
+    let raw: RelayRawConfig = load_raw_as(path, std::env::vars())?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    validate_relay(&raw, base).map_err(|issues| ConfigError::Invalid {
         file: path.to_path_buf(),
         issues,
     })

@@ -26,6 +26,9 @@ pub struct RawConfig {
     /// `[kpi]`: production-day KPIs; absent means no KPI engine.
     #[serde(default)]
     pub kpi: Option<KpiConfig>,
+    /// `[nats]`: a JetStream stream as a second sink (DESIGN §10).
+    #[serde(default)]
+    pub nats: Option<super::raw_nats::NatsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -25,6 +25,8 @@ pub struct Settings {
     pub http_listen: Option<SocketAddr>,
     pub plcs: Vec<Arc<Plc>>,
     pub kpi: Option<Kpi>,
+    /// `[nats]`: the JetStream sink, when configured.
+    pub nats: Option<super::settings_nats::Nats>,
 }
 
 /// `[site]`, validated: the zone is loaded.

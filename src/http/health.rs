@@ -44,12 +44,19 @@ pub struct DeliveryCounts {
 #[derive(Default)]
 struct State {
     plcs: BTreeMap<String, PlcHealth>,
-    /// Last time InfluxDB acknowledged a batch.
+    /// Per sink (`influxdb`, `nats`): each delivers on its own, so each is
+    /// judged on its own.
+    sinks: BTreeMap<&'static str, SinkHealth>,
+    /// The disk refusing the spool's writes, if it does.
+    spool: Option<SpoolTrouble>,
+}
+
+#[derive(Default)]
+struct SinkHealth {
+    /// Last time the sink acknowledged a batch.
     last_ack: Option<Instant>,
     /// Since when unacknowledged data has been waiting, if any.
     pending_since: Option<Instant>,
-    /// The disk refusing the spool's writes, if it does.
-    spool: Option<SpoolTrouble>,
 }
 
 struct PlcHealth {
@@ -99,18 +106,28 @@ impl Health {
     }
 
     pub fn writer_pending(&self, pending: bool) {
+        self.sink_pending("influxdb", pending);
+    }
+
+    pub fn writer_acked(&self) {
+        self.sink_acked("influxdb");
+    }
+
+    /// Whether `sink` has spooled data it has not acknowledged.
+    pub fn sink_pending(&self, sink: &'static str, pending: bool) {
         if let Ok(mut s) = self.inner.lock() {
-            match (pending, s.pending_since) {
-                (true, None) => s.pending_since = Some(Instant::now()),
-                (false, _) => s.pending_since = None,
+            let k = s.sinks.entry(sink).or_default();
+            match (pending, k.pending_since) {
+                (true, None) => k.pending_since = Some(Instant::now()),
+                (false, _) => k.pending_since = None,
                 _ => {}
             }
         }
     }
 
-    pub fn writer_acked(&self) {
+    pub fn sink_acked(&self, sink: &'static str) {
         if let Ok(mut s) = self.inner.lock() {
-            s.last_ack = Some(Instant::now());
+            s.sinks.entry(sink).or_default().last_ack = Some(Instant::now());
         }
     }
 
@@ -177,13 +194,21 @@ impl Health {
                 });
             }
         }
-        if let Some(since) = s.pending_since {
-            let last = s.last_ack.map_or(since, |a| a.max(since));
+        for (name, k) in &s.sinks {
+            let Some(since) = k.pending_since else {
+                continue;
+            };
+            let last = k.last_ack.map_or(since, |a| a.max(since));
+            let secs = now.duration_since(last).as_secs_f64();
             if now.duration_since(last) > WRITER_STUCK_AFTER {
-                reasons.push(format!(
-                    "writer: no batch accepted by InfluxDB for {:.0} s while data is waiting",
-                    now.duration_since(last).as_secs_f64()
-                ));
+                reasons.push(match *name {
+                    "influxdb" => format!(
+                        "writer: no batch accepted by InfluxDB for {secs:.0} s while data is waiting"
+                    ),
+                    other => format!(
+                        "sink {other}: no batch accepted for {secs:.0} s while data is waiting"
+                    ),
+                });
             }
         }
         if let Some(t) = &s.spool {
@@ -227,5 +252,22 @@ mod tests {
         assert!(h.report().reasons.iter().any(|r| r.starts_with("writer")));
         h.writer_acked();
         assert!(h.report().healthy);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_sink_is_judged_on_its_own() {
+        let h = Health::default();
+        h.sink_pending("influxdb", true);
+        h.sink_pending("nats", true);
+        tokio::time::advance(Duration::from_secs(30)).await;
+        h.sink_acked("influxdb");
+        tokio::time::advance(Duration::from_secs(40)).await;
+        h.sink_acked("influxdb");
+        let r = h.report();
+        assert_eq!(r.reasons.len(), 1, "{r:?}");
+        assert!(
+            r.reasons[0].starts_with("sink nats: no batch accepted"),
+            "{r:?}"
+        );
     }
 }

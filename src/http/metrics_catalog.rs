@@ -66,6 +66,7 @@ const KPI_GAUGES: [(&str, &str); 15] = [
 ];
 
 pub fn describe() {
+    describe_nats();
     describe_counter!("plantgw_plc_scans_total", "Scans completed, per PLC");
     describe_counter!(
         "plantgw_poller_restarts_total",
@@ -164,4 +165,54 @@ pub fn describe() {
     for name in ZERO_COUNTERS {
         metrics::counter!(name).increment(0);
     }
+}
+
+/// The JetStream sink's and the relay's metrics (DESIGN §10).
+fn describe_nats() {
+    describe_counter!(
+        "plantgw_nats_published_total",
+        "Spool records the JetStream stream acknowledged (PubAck)"
+    );
+    describe_counter!(
+        "plantgw_nats_duplicates_total",
+        "Resent records the stream recognised by their Nats-Msg-Id and stored once"
+    );
+    describe_counter!(
+        "plantgw_nats_publish_errors_total",
+        "Publishes that got no PubAck (retried)"
+    );
+    describe_gauge!(
+        "plantgw_nats_up",
+        "1 while the last publish to JetStream was acknowledged"
+    );
+    describe_counter!(
+        "plantgw_relay_messages_total",
+        "Messages the relay handled, by result: written, rejected (bad data, dropped), foreign (not a plantgw batch)"
+    );
+    describe_counter!(
+        "plantgw_relay_acked_total",
+        "Messages the relay acked after handling them"
+    );
+    describe_counter!(
+        "plantgw_relay_ack_errors_total",
+        "Acks the server did not confirm (the message comes again)"
+    );
+    describe_counter!(
+        "plantgw_relay_points_written_total",
+        "Lines the relay wrote to InfluxDB"
+    );
+    describe_counter!(
+        "plantgw_relay_points_rejected_total",
+        "Lines InfluxDB refused as bad data, dropped"
+    );
+    describe_histogram!(
+        "plantgw_relay_write_seconds",
+        Unit::Seconds,
+        "InfluxDB write time of one relayed batch"
+    );
+    describe_gauge!(
+        "plantgw_relay_lag_seconds",
+        Unit::Seconds,
+        "Age of the newest point of the last relayed batch when InfluxDB stored it: end-to-end latency"
+    );
 }

@@ -42,7 +42,7 @@ pub async fn sender_task<S: Sink>(
         let Some(next) = persist("read", &stop, || spool.peek_for(name)).await? else {
             break;
         };
-        health.writer_pending(next.is_some());
+        health.sink_pending(name, next.is_some());
         let Some(record) = next else {
             if drain.is_cancelled() {
                 break;
@@ -56,7 +56,7 @@ pub async fn sender_task<S: Sink>(
         let outcome = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            o = sink.write(&record.payload) => o,
+            o = sink.write(record.seq, &record.payload) => o,
         };
         if outcome.is_done() {
             alarm.clear(&sink);
@@ -67,7 +67,7 @@ pub async fn sender_task<S: Sink>(
                 // Unacknowledged, the batch is delivered again next start.
                 break;
             }
-            health.writer_acked();
+            health.sink_acked(name);
             continue;
         }
         let wait = alarm.wait(&sink, outcome);

@@ -5,6 +5,7 @@
 //! outcomes below.
 //!
 //! - [`influxdb`]: InfluxDB 1.x/2.x over HTTP line protocol.
+//! - [`nats`]: a NATS JetStream stream, one message per spool record.
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use crate::http::Health;
 
 pub mod influxdb;
+pub mod nats;
 
 /// What became of one batch handed to [`Sink::write`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +59,9 @@ pub trait Sink: Send + Sync + 'static {
     /// Short stable name, used for metrics labels, logs and the spool cursor.
     fn name(&self) -> &'static str;
 
-    fn write(&self, batch: &[u8]) -> impl Future<Output = SinkOutcome> + Send;
+    /// `seq` is the spool record's sequence number, unique for the
+    /// gateway's life: a sink that deduplicates resends keys on it.
+    fn write(&self, seq: u64, batch: &[u8]) -> impl Future<Output = SinkOutcome> + Send;
 
     /// Where to count written lines and refused requests for the
     /// `gateway_status` series; called once when a sender starts.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod influx;
+pub mod nats;
 pub mod pymodbus;
 
 use std::net::TcpListener;

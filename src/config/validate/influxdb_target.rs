@@ -139,7 +139,7 @@ fn secret_from(
 
 /// The file's content is trimmed (a trailing newline is not part of the
 /// secret) and never appears in a message.
-fn read_secret_file(issues: &mut Issues, key: &str, path: &Path) -> Option<Secret> {
+pub(super) fn read_secret_file(issues: &mut Issues, key: &str, path: &Path) -> Option<Secret> {
     match std::fs::read_to_string(path) {
         Ok(s) => {
             let t = s.trim();

@@ -7,6 +7,7 @@ mod http;
 mod influxdb;
 mod influxdb_target;
 mod kpi;
+mod nats;
 mod overlap;
 mod plc;
 mod site;
@@ -57,6 +58,10 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Issue>
         .kpi
         .as_ref()
         .and_then(|k| kpi::validate(k, &plcs, &spool, &mut issues));
+    let nats = raw.nats.as_ref().and_then(|n| {
+        let site = site.as_ref().map(|s| &*s.name);
+        nats::validate_gateway(n, site, base_dir, &mut issues)
+    });
     if !issues.0.is_empty() {
         return Err(issues.0);
     }
@@ -69,9 +74,35 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Issue>
             // One copy of each PLC's tag list, shared with its poller.
             plcs: plcs.into_iter().map(std::sync::Arc::new).collect(),
             kpi,
+            nats,
         }),
         // Each None above pushed an issue, so this is unreachable in practice;
         // still answer with an error rather than panic.
+        _ => Err(vec![Issue {
+            key: "config".into(),
+            reason: "invalid".into(),
+        }]),
+    }
+}
+
+/// A relay's file: `[nats]` (durable, filter), `[influxdb]`, `[http]`.
+pub fn validate_relay(
+    raw: &super::raw_nats::RelayRawConfig,
+    base_dir: &Path,
+) -> Result<super::settings_nats::RelaySettings, Vec<Issue>> {
+    let mut issues = Issues::default();
+    let nats = nats::validate_relay(&raw.nats, base_dir, &mut issues);
+    let influx = influxdb::validate(&raw.influxdb, base_dir, &mut issues);
+    let http_listen = http::validate(&raw.http, &mut issues);
+    match (nats, influx) {
+        (Some(nats), Some(influx)) if issues.0.is_empty() => {
+            Ok(super::settings_nats::RelaySettings {
+                nats,
+                influx,
+                http_listen,
+            })
+        }
+        _ if !issues.0.is_empty() => Err(issues.0),
         _ => Err(vec![Issue {
             key: "config".into(),
             reason: "invalid".into(),

@@ -73,7 +73,7 @@ impl Sink for InfluxClient {
         "influxdb"
     }
 
-    async fn write(&self, batch: &[u8]) -> SinkOutcome {
+    async fn write(&self, _seq: u64, batch: &[u8]) -> SinkOutcome {
         // Nothing cancels this token: the sender stops a delivery by
         // dropping this future, which abandons the request in flight alike.
         let never = CancellationToken::new();
