@@ -15,8 +15,8 @@ pub mod dashboards;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod kpi;
-pub mod report;
 pub mod relay;
+pub mod report;
 pub mod run;
 pub mod signals;
 pub mod tags;

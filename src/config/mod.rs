@@ -22,11 +22,12 @@ use std::path::{Path, PathBuf};
 
 pub use diagnose::Diagnosis;
 pub use kpi_inputs::{InputRole, InputSpec, KpiInput, Need, RecoveryUse, KPI_INPUTS};
+pub use raw::RelayRawConfig;
 pub use raw::{ByteOrder, DataType, InfluxApi, RawConfig, Table, TagConfig};
-pub use raw_nats::{NatsConfig, RelayRawConfig};
+pub use raw_nats::NatsConfig;
 pub use secret::Secret;
 pub use settings::*;
-pub use settings_nats::{Nats, NatsAuth, NatsConn, RelayNats, RelaySettings};
+pub use settings_nats::{Nats, NatsAuth, NatsConn, RelayNats};
 pub use validate::{validate, validate_relay, Issue};
 
 #[derive(Debug, thiserror::Error)]

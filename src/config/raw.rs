@@ -421,3 +421,13 @@ fn default_year_start() -> String {
 fn default_mill_running_kw() -> f64 {
     100.0
 }
+
+/// A relay's file: `[nats]`, `[influxdb]` and optional `[http]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayRawConfig {
+    pub nats: super::raw_nats::NatsConfig,
+    pub influxdb: InfluxConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+}

@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-use super::raw::{HttpConfig, InfluxConfig};
 use super::secret::Secret;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -49,16 +48,6 @@ pub struct NatsConfig {
     /// relay gets the message, in milliseconds. Default 30000.
     #[serde(default = "default_ack_wait_ms")]
     pub ack_wait_ms: u64,
-}
-
-/// A relay's file: `[nats]`, `[influxdb]` and optional `[http]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RelayRawConfig {
-    pub nats: NatsConfig,
-    pub influxdb: InfluxConfig,
-    #[serde(default)]
-    pub http: HttpConfig,
 }
 
 fn default_stream() -> String {

@@ -321,3 +321,11 @@ impl Reconcile {
             .unwrap_or(DEFAULT_SD_REL_PCT)
     }
 }
+
+/// A relay's whole file, validated.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    pub nats: super::settings_nats::RelayNats,
+    pub influx: Influx,
+    pub http_listen: Option<SocketAddr>,
+}

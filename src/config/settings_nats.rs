@@ -1,10 +1,8 @@
 //! `[nats]`, validated (see [`super::raw_nats`]).
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::secret::Secret;
-use super::settings::Influx;
 
 /// How to reach the cluster and which stream to use.
 #[derive(Debug, Clone)]
@@ -40,12 +38,4 @@ pub struct RelayNats {
     pub filter_subject: String,
     pub fetch_batch: usize,
     pub ack_wait: Duration,
-}
-
-/// A relay's whole file, validated.
-#[derive(Debug, Clone)]
-pub struct RelaySettings {
-    pub nats: RelayNats,
-    pub influx: Influx,
-    pub http_listen: Option<SocketAddr>,
 }

@@ -142,7 +142,9 @@ async fn metrics_and_healthz_report_the_gateway_and_a_lost_plc() {
 
     // Wait until every PLC scanned, a write was refused and one accepted,
     // and the KPI engine has reported.
-    let samples = crate::common::eventually(Duration::from_secs(30), "a full /metrics", || async {
+    // What was still missing at the last look, for the failure message.
+    let missing = std::sync::Mutex::new(String::new());
+    let samples = crate::common::eventually(Duration::from_secs(60), "a full /metrics", || async {
         let text = http
             .get(format!("{base}/metrics"))
             .send()
@@ -167,6 +169,27 @@ async fn metrics_and_healthz_report_the_gateway_and_a_lost_plc() {
             && find(&s, "plantgw_kpi_ore_dry_t", &[])
                 .first()
                 .is_some_and(|x| x.value > 0.0);
+        let gaps: Vec<&str> = [
+            (scanned, "scans of every PLC"),
+            (written, "points written"),
+            (refused, "the refused write"),
+            (kpi, "every KPI gauge"),
+        ]
+        .iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, what)| *what)
+        .collect();
+        *missing.lock().unwrap() = format!(
+            "missing: {gaps:?}; InfluxDB saw {:?}",
+            influx
+                .requests()
+                .iter()
+                .map(|r| r.path.clone())
+                .collect::<Vec<_>>()
+        );
+        if !gaps.is_empty() {
+            eprintln!("{}", missing.lock().unwrap());
+        }
         (scanned && written && refused && kpi).then_some(s)
     })
     .await;

@@ -87,21 +87,19 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Issue>
 
 /// A relay's file: `[nats]` (durable, filter), `[influxdb]`, `[http]`.
 pub fn validate_relay(
-    raw: &super::raw_nats::RelayRawConfig,
+    raw: &super::raw::RelayRawConfig,
     base_dir: &Path,
-) -> Result<super::settings_nats::RelaySettings, Vec<Issue>> {
+) -> Result<super::settings::RelaySettings, Vec<Issue>> {
     let mut issues = Issues::default();
     let nats = nats::validate_relay(&raw.nats, base_dir, &mut issues);
     let influx = influxdb::validate(&raw.influxdb, base_dir, &mut issues);
     let http_listen = http::validate(&raw.http, &mut issues);
     match (nats, influx) {
-        (Some(nats), Some(influx)) if issues.0.is_empty() => {
-            Ok(super::settings_nats::RelaySettings {
-                nats,
-                influx,
-                http_listen,
-            })
-        }
+        (Some(nats), Some(influx)) if issues.0.is_empty() => Ok(super::settings::RelaySettings {
+            nats,
+            influx,
+            http_listen,
+        }),
         _ if !issues.0.is_empty() => Err(issues.0),
         _ => Err(vec![Issue {
             key: "config".into(),
