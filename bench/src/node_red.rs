@@ -46,6 +46,13 @@ const BATCH_POINTS: usize = 5000;
 
 /// One row with Node-RED in the gateway's place.
 pub async fn bench_row(args: &Args, row: Row, clk_tck: f64) -> Result<RowResult> {
+    // Node-RED has no spool to replay and runs as one process.
+    if args.outage.is_some() {
+        bail!("--outage measures the gateway's spool replay; run it without --peer node-red");
+    }
+    if args.instances > 1 {
+        eprintln!("   Node-RED runs as one process; --instances applies to the gateway only");
+    }
     let node_red = install()?;
     let work = WorkDir::new_named(row, "node-red", args.keep)?;
     let map = load::load_map(&LoadOptions {
