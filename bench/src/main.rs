@@ -146,6 +146,9 @@ async fn run(args: Args) -> Result<()> {
     if args.instances == 0 {
         bail!("--instances must be at least 1");
     }
+    if args.outage.is_some() && args.peer.contains(&Peer::NodeRed) {
+        bail!("--outage measures the gateway's spool replay; run it without --peer node-red");
+    }
     // Fail before the first row, not after an --outage.
     influxd::binary()?;
     let gateway = gateway_binary()?;

@@ -46,10 +46,7 @@ const BATCH_POINTS: usize = 5000;
 
 /// One row with Node-RED in the gateway's place.
 pub async fn bench_row(args: &Args, row: Row, clk_tck: f64) -> Result<RowResult> {
-    // Node-RED has no spool to replay and runs as one process.
-    if args.outage.is_some() {
-        bail!("--outage measures the gateway's spool replay; run it without --peer node-red");
-    }
+    // Node-RED runs as one process (`--outage` is refused before any row).
     if args.instances > 1 {
         eprintln!("   Node-RED runs as one process; --instances applies to the gateway only");
     }
