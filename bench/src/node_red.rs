@@ -204,6 +204,8 @@ fn install() -> Result<PathBuf> {
         .arg(&dir)
         .args(PACKAGES)
         .stdin(Stdio::null())
+        // stdout carries the table.
+        .stdout(Stdio::from(std::io::stderr()))
         .status()
         .map_err(|e| {
             anyhow!(
