@@ -27,6 +27,10 @@
 //! spools, then starts it and measures how fast the backlog drains against
 //! the live rate. `--instances N` splits the PLCs over N gateway processes
 //! (own config, spool and process each) writing into the one InfluxDB.
+//! `--peer plantgw,node-red` adds, for each load, a row with Node-RED in
+//! the gateway's place (see `node_red`).
+mod node_red;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::TcpListener;
@@ -92,6 +96,17 @@ struct Args {
     /// one `plantgw relay` carries from it into InfluxDB (see `fleet`).
     #[arg(long)]
     nats: bool,
+
+    /// What polls the load, one row each, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "plantgw")]
+    peer: Vec<Peer>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Peer {
+    Plantgw,
+    /// Node-RED 4.1 with node-red-contrib-modbus and -influxdb.
+    NodeRed,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -138,6 +153,9 @@ async fn run(args: Args) -> Result<()> {
     if args.instances == 0 {
         bail!("--instances must be at least 1");
     }
+    if args.outage.is_some() && args.peer.contains(&Peer::NodeRed) {
+        bail!("--outage measures the gateway's spool replay; run it without --peer node-red");
+    }
     // Fail before the first row, not after an --outage.
     influxd::binary()?;
     let gateway = gateway_binary()?;
@@ -150,11 +168,15 @@ async fn run(args: Args) -> Result<()> {
             "== row {}@{} ms: {} s window after {} s warm-up",
             row.spec, row.scan_ms, args.seconds, args.warmup
         );
-        let r = bench_row(&args, *row, &gateway, clk_tck)
-            .await
-            .with_context(|| format!("row {}@{}", row.spec, row.scan_ms))?;
-        eprintln!("{}", r.detail);
-        results.push(r);
+        for peer in &args.peer {
+            let r = match peer {
+                Peer::Plantgw => bench_row(&args, *row, &gateway, clk_tck).await,
+                Peer::NodeRed => node_red::bench_row(&args, *row, clk_tck).await,
+            }
+            .with_context(|| format!("row {}@{} ({peer:?})", row.spec, row.scan_ms))?;
+            eprintln!("{}", r.detail);
+            results.push(r);
+        }
     }
     println!();
     println!("{machine}");
@@ -177,6 +199,8 @@ async fn run(args: Args) -> Result<()> {
 
 struct RowResult {
     row: Row,
+    /// Shown after the load when not the gateway.
+    peer: &'static str,
     delivered_per_s: f64,
     expected_per_s: f64,
     gw_cpu_pct: f64,
@@ -375,6 +399,7 @@ async fn bench_row(args: &Args, row: Row, gateway_bin: &Path, clk_tck: f64) -> R
     let gw_cpu: f64 = w.instances.iter().map(|i| i.cpu_s).sum();
     Ok(RowResult {
         row,
+        peer: "",
         delivered_per_s: delivered as f64 / window_s,
         expected_per_s: expected / window_s,
         gw_cpu_pct: gw_cpu / window_s * 100.0,
@@ -930,11 +955,17 @@ struct WorkDir {
 
 impl WorkDir {
     fn new(row: Row, keep: bool) -> Result<WorkDir> {
+        WorkDir::new_named(row, "", keep)
+    }
+
+    /// `suffix` keeps a peer's dir apart from the gateway's for the same row.
+    fn new_named(row: Row, suffix: &str, keep: bool) -> Result<WorkDir> {
         let path = std::env::temp_dir().join(format!(
-            "plantgw-bench-{}-{}@{}",
+            "plantgw-bench-{}-{}@{}{}{suffix}",
             std::process::id(),
             row.spec,
-            row.scan_ms
+            row.scan_ms,
+            if suffix.is_empty() { "" } else { "-" },
         ));
         if path.exists() {
             std::fs::remove_dir_all(&path).with_context(|| format!("{}", path.display()))?;
@@ -1086,11 +1117,26 @@ fn table(rows: &[RowResult], replay: bool) -> String {
     let _ = writeln!(out, "{head}");
     let _ = writeln!(out, "{rule}");
     for r in rows {
+        // A peer without plc_status has no measured requests, jitter or latency.
+        let (req, jitter, latency) = if r.req_measured.is_nan() {
+            ("–".to_string(), "–".to_string(), "–".to_string())
+        } else {
+            (
+                format!("{:.1}", r.req_measured),
+                format!(
+                    "{:.0} / {:.0} ({})",
+                    r.jitter_p50, r.jitter_p99, r.missed_scans
+                ),
+                format!("{:.0}", r.latency_p50),
+            )
+        };
         let _ = write!(
             out,
-            "| {}×{} | {} | {:.0} ({:.1} % of {:.0}) | {:.1} | {:.2} | {:.1} / {:.1} | {:.1} ({} / {}) | {:.0} / {:.0} ({}) | {:.0} | {:.1} | {:.1} |",
+            "| {}×{}{}{} | {} | {:.0} ({:.1} % of {:.0}) | {:.1} | {:.2} | {:.1} / {:.1} | {req} ({} / {}) | {jitter} | {latency} | {:.1} | {:.1} |",
             r.row.spec.plcs,
             r.row.spec.tags,
+            if r.peer.is_empty() { "" } else { " " },
+            r.peer,
             r.row.scan_ms,
             r.delivered_per_s,
             r.delivered_per_s / r.expected_per_s * 100.0,
@@ -1099,13 +1145,8 @@ fn table(rows: &[RowResult], replay: bool) -> String {
             r.us_per_tag,
             r.rss_start_mb,
             r.rss_steady_mb,
-            r.req_measured,
             r.req_plan,
             r.req_lower,
-            r.jitter_p50,
-            r.jitter_p99,
-            r.missed_scans,
-            r.latency_p50,
             r.influx_cpu_pct,
             r.sim_cpu_pct,
         );
