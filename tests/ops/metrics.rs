@@ -163,9 +163,12 @@ async fn metrics_and_healthz_report_the_gateway_and_a_lost_plc() {
             .first()
             .is_some_and(|x| x.value > 0.0);
         let refused = !find(&s, "plantgw_write_errors_total", &[("status", "500")]).is_empty();
-        let kpi = KPI_GAUGES
+        let absent: Vec<&str> = KPI_GAUGES
             .iter()
-            .all(|k| !find(&s, &format!("plantgw_kpi_{k}"), &[]).is_empty())
+            .filter(|k| find(&s, &format!("plantgw_kpi_{k}"), &[]).is_empty())
+            .copied()
+            .collect();
+        let kpi = absent.is_empty()
             && find(&s, "plantgw_kpi_ore_dry_t", &[])
                 .first()
                 .is_some_and(|x| x.value > 0.0);
@@ -173,14 +176,14 @@ async fn metrics_and_healthz_report_the_gateway_and_a_lost_plc() {
             (scanned, "scans of every PLC"),
             (written, "points written"),
             (refused, "the refused write"),
-            (kpi, "every KPI gauge"),
+            (kpi, "a KPI gauge"),
         ]
         .iter()
         .filter(|(ok, _)| !ok)
         .map(|(_, what)| *what)
         .collect();
         *missing.lock().unwrap() = format!(
-            "missing: {gaps:?}; InfluxDB saw {:?}",
+            "missing: {gaps:?} {absent:?}; InfluxDB saw {:?}",
             influx
                 .requests()
                 .iter()
@@ -266,10 +269,10 @@ async fn metrics_and_healthz_report_the_gateway_and_a_lost_plc() {
             "no HELP for {name}"
         );
     }
-    assert_eq!(
-        find(&samples, "plantgw_spool_dropped_records_total", &[])[0].value,
-        0.0
-    );
+    // The recorder is the process's: other tests in this binary shed spool
+    // records at the same time, so only the counter's presence is this
+    // gateway's to check.
+    assert!(!find(&samples, "plantgw_spool_dropped_records_total", &[]).is_empty());
     assert!(find(&samples, "plantgw_write_requests_total", &[])[0].value >= 2.0);
     assert_eq!(
         find(&samples, "plantgw_kpi_target_tpd", &[])[0].value,
