@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         max_interval: None,
         min: None,
         max: None,
+        scan_every: 1,
     };
     let (value, quality) = decode_register_tag(&tag, block_start, &words);
     assert_eq!(value.is_some(), quality.is_good());
