@@ -1,6 +1,7 @@
 mod close_crash;
 mod day_e2e;
 mod inputs;
+mod reconcile_sim;
 
 use std::path::Path;
 use std::process::{Child, Command};

@@ -31,23 +31,10 @@ fn library_files() -> Vec<PathBuf> {
     files
 }
 
-/// Unit-test files (`tests.rs`, `*_tests.rs`, `tests/`): built only for
-/// `cargo test`, so they may print and use the simulator.
-fn is_unit_test(file: &Path) -> bool {
-    let rel = file.strip_prefix(SRC).unwrap_or(file);
-    let name = rel.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    name == "tests"
-        || name.ends_with("_tests")
-        || rel.components().any(|c| c.as_os_str() == "tests")
-}
-
 /// `file:line: text` for each line of a library file containing a pattern.
 fn hits(patterns: &[&str], allow: impl Fn(&Path) -> bool) -> Vec<String> {
     let mut found = Vec::new();
-    let files = library_files()
-        .into_iter()
-        .filter(|f| !allow(f) && !is_unit_test(f));
-    for file in files {
+    for file in library_files().into_iter().filter(|f| !allow(f)) {
         let text = std::fs::read_to_string(&file).unwrap();
         for (i, line) in text.lines().enumerate() {
             if patterns.iter().any(|p| line.contains(p)) {

@@ -141,7 +141,8 @@ impl KpiEngine {
     }
 
     /// One scan's worth of `(path, value)`; `None` is a bad-quality sample.
-    pub(crate) fn observe_values(&mut self, ts_ms: i64, readings: &[(String, Option<f64>)]) {
+    /// Public so a day can be fed from plain values (replays, tests).
+    pub fn observe_values(&mut self, ts_ms: i64, readings: &[(String, Option<f64>)]) {
         let readings: Vec<&(String, Option<f64>)> = readings
             .iter()
             .filter(|(p, _)| self.cfg.roles.contains_key(p))

@@ -30,8 +30,6 @@ pub mod balance;
 pub mod stats;
 
 #[cfg(test)]
-mod sim_tests;
-#[cfg(test)]
 mod tests;
 
 use jiff::civil::Date;

@@ -14,9 +14,9 @@ use plantsim::sim::{CoreOptions, SimCore};
 use plantsim::truth::DayCalendar;
 use plantsim::{PeriodKind, Scenario};
 
-use crate::config::{self, KpiInput};
-use crate::kpi::KpiEngine;
-use crate::sink::influxdb::encoder::{FieldValue, Point};
+use plantgw::config::{self, KpiInput};
+use plantgw::kpi::KpiEngine;
+use plantgw::sink::influxdb::encoder::{FieldValue, Point};
 
 /// Plant seconds between the engine's scans.
 const SCAN_S: i64 = 10;
