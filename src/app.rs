@@ -54,6 +54,9 @@ pub enum AppError {
     Kpi(#[from] crate::kpi::KpiError),
     #[error("{task} failed: {reason}")]
     Task { task: &'static str, reason: String },
+    /// A reload adding or removing `[influxdb]` or `[nats]`.
+    #[error("the sinks would change from {from} to {to}, which takes a restart (each sink has its own place in the spool)")]
+    SinksChanged { from: String, to: String },
 }
 
 /// Knobs that are not configuration: tests and the demo set them.

@@ -1,5 +1,6 @@
 //! `plantgw check`: the validated configuration and poll plan as a report,
 //! for people (text) and scripts (JSON). Secrets appear only as "set".
+//! Each configured sink is described; `[nats]` in [`nats`].
 //!
 //! Where InfluxDB (1.x) is reachable it also compares each tag's field type
 //! with what InfluxDB already holds (`SHOW FIELD KEYS`): a tag given a
@@ -9,15 +10,21 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::{DataType, InfluxTarget, LinkKind, Plc, Settings, Tag};
+use crate::config::{DataType, Influx, InfluxTarget, LinkKind, Plc, Settings, Tag};
 use crate::sink::influxdb::QueryClient;
 use crate::source::modbus::planner::{lower_bound, plan_limited};
+
+pub mod nats;
 
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
     pub site: String,
     pub timezone: String,
-    pub influxdb: InfluxSummary,
+    /// `None` on a gateway whose only sink is `[nats]`.
+    pub influxdb: Option<InfluxSummary>,
+    pub nats: Option<nats::NatsSummary>,
+    /// The writer's batch bounds (from `[influxdb]`, or the defaults).
+    pub batching: BatchSummary,
     pub plcs: Vec<PlcPlan>,
     pub tags: usize,
     pub requests_per_cycle: usize,
@@ -89,17 +96,21 @@ pub async fn warn_field_type_conflicts(s: Settings) {
 }
 
 /// Asks InfluxDB (v1 API) for its field keys and lists every tag whose
-/// field type differs. Never fails: an unreachable InfluxDB or a v2 target
-/// gives a note and no conflicts.
+/// field type differs. Never fails: an unreachable InfluxDB, a v2 target
+/// or no `[influxdb]` gives a note and no conflicts.
 pub async fn field_types(s: &Settings) -> FieldTypeCheck {
     let none = |note: String| FieldTypeCheck {
         note,
         conflicts: Vec::new(),
     };
-    if matches!(s.influx.target, InfluxTarget::V2 { .. }) {
+    let Some(influx) = &s.influx else {
+        return none("field types not checked: no [influxdb]".into());
+    };
+    if matches!(influx.target, InfluxTarget::V2 { .. }) {
         return none("field types not checked: needs the v1 query API (api = \"v1\")".into());
     }
-    let mut influx = s.influx.clone();
+    let url = &influx.url;
+    let mut influx = influx.clone();
     influx.timeout = influx.timeout.min(FIELD_CHECK_TIMEOUT);
     let q = match QueryClient::new(&influx) {
         Ok(q) => q,
@@ -109,8 +120,7 @@ pub async fn field_types(s: &Settings) -> FieldTypeCheck {
         Ok(series) => series,
         Err(e) => {
             return none(format!(
-                "field types not checked: InfluxDB at {} did not answer: {e}",
-                s.influx.url
+                "field types not checked: InfluxDB at {url} did not answer: {e}"
             ))
         }
     };
@@ -160,6 +170,12 @@ pub struct InfluxSummary {
     pub target: String,
     pub credentials: &'static str,
     pub gzip: bool,
+    pub batch_size: usize,
+    pub flush_interval_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchSummary {
     pub batch_size: usize,
     pub flush_interval_ms: u64,
 }
@@ -248,7 +264,26 @@ pub fn report(s: &Settings) -> CheckReport {
             lower_bound: lower_bound(&p.tags),
         })
         .collect();
-    let (target, credentials) = match &s.influx.target {
+    let batching = s.batching();
+    CheckReport {
+        site: s.site.name.to_string(),
+        timezone: s.site.timezone_name.clone(),
+        influxdb: s.influx.as_ref().map(influx_summary),
+        nats: s.nats.as_ref().map(nats::summary),
+        batching: BatchSummary {
+            batch_size: batching.batch_size,
+            flush_interval_ms: batching.flush_interval.as_millis() as u64,
+        },
+        tags: plcs.iter().map(|p| p.tags).sum(),
+        requests_per_cycle: plcs.iter().map(|p| p.requests.len()).sum(),
+        plcs,
+        kpi: s.kpi.is_some(),
+        field_types: None,
+    }
+}
+
+fn influx_summary(i: &Influx) -> InfluxSummary {
+    let (target, credentials) = match &i.target {
         InfluxTarget::V2 { org, bucket, .. } => (format!("org={org} bucket={bucket}"), "token set"),
         InfluxTarget::V1 {
             database,
@@ -267,26 +302,17 @@ pub fn report(s: &Settings) -> CheckReport {
             },
         ),
     };
-    CheckReport {
-        site: s.site.name.to_string(),
-        timezone: s.site.timezone_name.clone(),
-        influxdb: InfluxSummary {
-            url: s.influx.url.clone(),
-            api: match s.influx.target {
-                InfluxTarget::V1 { .. } => "v1",
-                InfluxTarget::V2 { .. } => "v2",
-            },
-            target,
-            credentials,
-            gzip: s.influx.gzip,
-            batch_size: s.influx.batch_size,
-            flush_interval_ms: s.influx.flush_interval.as_millis() as u64,
+    InfluxSummary {
+        url: i.url.clone(),
+        api: match i.target {
+            InfluxTarget::V1 { .. } => "v1",
+            InfluxTarget::V2 { .. } => "v2",
         },
-        tags: plcs.iter().map(|p| p.tags).sum(),
-        requests_per_cycle: plcs.iter().map(|p| p.requests.len()).sum(),
-        plcs,
-        kpi: s.kpi.is_some(),
-        field_types: None,
+        target,
+        credentials,
+        gzip: i.gzip,
+        batch_size: i.batch_size,
+        flush_interval_ms: i.flush_interval.as_millis() as u64,
     }
 }
 
@@ -304,18 +330,31 @@ impl CheckReport {
             self.requests_per_cycle,
             if self.kpi { "on" } else { "off" }
         );
-        let i = &self.influxdb;
-        let _ = writeln!(
-            o,
-            "influxdb {} api {} {} ({}), gzip {}, batch {} lines / {} ms",
-            i.url,
-            i.api,
-            i.target,
-            i.credentials,
-            if i.gzip { "on" } else { "off" },
-            i.batch_size,
-            i.flush_interval_ms
-        );
+        match &self.influxdb {
+            Some(i) => {
+                let _ = writeln!(
+                    o,
+                    "influxdb {} api {} {} ({}), gzip {}, batch {} lines / {} ms",
+                    i.url,
+                    i.api,
+                    i.target,
+                    i.credentials,
+                    if i.gzip { "on" } else { "off" },
+                    i.batch_size,
+                    i.flush_interval_ms
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    o,
+                    "no [influxdb]: records go to [nats] only, in batches of at most {} lines / {} ms (the defaults)",
+                    self.batching.batch_size, self.batching.flush_interval_ms
+                );
+            }
+        }
+        if let Some(n) = &self.nats {
+            o.push_str(&n.to_text());
+        }
         for p in &self.plcs {
             let _ = writeln!(
                 o,

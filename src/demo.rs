@@ -15,7 +15,7 @@ use plantsim::SimError;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, AppError, RunOptions};
-use crate::config::{self, ConfigError, InfluxTarget, Settings};
+use crate::config::{self, ConfigError, Influx, InfluxTarget, Settings};
 use crate::influxd::{Influxd, InfluxdError};
 use crate::sink::influxdb::{QueryClient, QueryError, SetupError};
 
@@ -49,6 +49,8 @@ pub enum DemoError {
         #[source]
         source: Box<ConfigError>,
     },
+    #[error("{}: the demo writes to a local InfluxDB and needs an [influxdb] section", path.display())]
+    NoInfluxdb { path: PathBuf },
     #[error("--speed {0} must be a number in (0, 100000]")]
     Speed(f64),
     #[error("--scenario {name}")]
@@ -100,6 +102,8 @@ fn io(what: String) -> impl FnOnce(std::io::Error) -> DemoError {
 #[derive(Debug)]
 pub struct Plan {
     pub settings: Settings,
+    /// `settings.influx`, which the demo cannot run without.
+    pub influx: Influx,
     clock: PlantClock,
     scenario: Scenario,
     seed: u64,
@@ -113,6 +117,9 @@ pub fn prepare(opts: DemoOptions) -> Result<Plan, DemoError> {
         path: opts.config.clone(),
         source: Box::new(source),
     })?;
+    let Some(influx) = settings.influx.clone() else {
+        return Err(DemoError::NoInfluxdb { path: opts.config });
+    };
     if !(opts.speed.is_finite() && opts.speed > 0.0 && opts.speed <= 100_000.0) {
         return Err(DemoError::Speed(opts.speed));
     }
@@ -143,6 +150,7 @@ pub fn prepare(opts: DemoOptions) -> Result<Plan, DemoError> {
     }
     Ok(Plan {
         settings,
+        influx,
         clock,
         scenario,
         seed: opts.seed,
@@ -180,9 +188,9 @@ pub struct LocalInfluxd {
 /// Starts a local influxd when nothing answers at the configured URL, and
 /// creates the database. Returns the influxd when it had to start one.
 pub async fn ensure_influxdb(plan: &Plan) -> Result<Option<LocalInfluxd>, DemoError> {
-    let settings = &plan.settings;
-    let url = settings.influx.url.clone();
-    let http = crate::sink::influxdb::config::build_http(&settings.influx)?;
+    let influx = &plan.influx;
+    let url = influx.url.clone();
+    let http = crate::sink::influxdb::config::build_http(influx)?;
     let ping = |http: reqwest::Client, url: String| async move {
         http.get(format!("{url}/ping"))
             .send()
@@ -207,8 +215,8 @@ pub async fn ensure_influxdb(plan: &Plan) -> Result<Option<LocalInfluxd>, DemoEr
             })?;
         child = Some(LocalInfluxd { server, dir });
     }
-    if let InfluxTarget::V1 { database, .. } = &settings.influx.target {
-        QueryClient::new(&settings.influx)?
+    if let InfluxTarget::V1 { database, .. } = &influx.target {
+        QueryClient::new(influx)?
             .with_database("")
             .query(&format!("CREATE DATABASE \"{database}\""))
             .await
@@ -239,6 +247,7 @@ pub struct Demo {
 pub async fn start(plan: Plan, cancel: CancellationToken) -> Result<Demo, DemoError> {
     let Plan {
         mut settings,
+        influx,
         clock,
         scenario,
         seed,
@@ -268,7 +277,7 @@ pub async fn start(plan: Plan, cancel: CancellationToken) -> Result<Demo, DemoEr
             plc.address = addr.to_string();
         }
     }
-    let influx_url = settings.influx.url.clone();
+    let influx_url = influx.url;
     let site = settings.site.name.to_string();
     let tz = settings.site.timezone.clone();
     let gw = app::start(settings, clock, cancel, RunOptions::default())

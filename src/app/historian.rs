@@ -24,7 +24,10 @@ const INPUT_CAPACITY: usize = 1024;
 /// The spool cursors a configuration needs: one per sink, so a record
 /// stays until every configured sink has it.
 pub(crate) fn sink_names(settings: &Settings) -> Vec<&'static str> {
-    let mut names = vec!["influxdb"];
+    let mut names = Vec::new();
+    if settings.influx.is_some() {
+        names.push("influxdb");
+    }
     if settings.nats.is_some() {
         names.push("nats");
     }
@@ -58,7 +61,8 @@ pub(crate) struct Historian {
     writer: Critical,
     /// Replaced writers still spooling what they held.
     retired: Vec<Critical>,
-    sender: SenderSlot,
+    /// The InfluxDB sink's sender, with `[influxdb]`.
+    sender: Option<SenderSlot>,
     /// The JetStream sink's sender, with `[nats]`; its settings change only
     /// with a restart (the spool's cursors are fixed when it opens).
     nats: Option<SenderSlot>,
@@ -77,14 +81,15 @@ pub(crate) struct Parts<'a> {
 }
 
 impl Historian {
-    /// Starts writer, sender and reporter on `spool`; returns the writer's input.
+    /// Starts writer, senders and reporter on `spool`; returns the
+    /// writer's input. `client` is the `[influxdb]` sink's, when configured.
     pub fn start(
         spool: SharedSpool,
-        client: InfluxClient,
+        client: Option<InfluxClient>,
         p: &Parts<'_>,
     ) -> (Historian, mpsc::Sender<HistorianInput>) {
         let (writer, input) = spawn_writer(&spool, p);
-        let sender = spawn_sender(&spool, client, p);
+        let sender = client.map(|c| spawn_sender(&spool, c, p));
         let nats = p
             .settings
             .nats
@@ -125,9 +130,10 @@ impl Historian {
     /// spooled and goes again, which InfluxDB stores once (same points).
     pub async fn replace_sender(&mut self, client: InfluxClient, p: &Parts<'_>) {
         let new = spawn_sender(&self.spool, client, p);
-        let old = std::mem::replace(&mut self.sender, new);
-        old.task.abort().await;
-        old.drain.cancel();
+        if let Some(old) = self.sender.replace(new) {
+            old.task.abort().await;
+            old.drain.cancel();
+        }
     }
 
     /// A new `gateway_status` reporter (the site name changed).
@@ -161,13 +167,18 @@ impl Historian {
                 written = r;
             }
         }
-        self.sender.drain.cancel();
+        if let Some(s) = &self.sender {
+            s.drain.cancel();
+        }
         if let Some(n) = &self.nats {
             // It drains alongside the InfluxDB sender and may end first.
             n.task.plan_end();
             n.drain.cancel();
         }
-        let sent = self.sender.task.join().await;
+        let sent = match self.sender {
+            Some(s) => s.task.join().await,
+            None => Ok(()),
+        };
         let published = match self.nats {
             Some(n) => n.task.join().await,
             None => Ok(()),
@@ -182,6 +193,7 @@ fn spawn_writer(spool: &SharedSpool, p: &Parts<'_>) -> (Critical, mpsc::Sender<H
     let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
     let s = p.settings;
     let encoder = ScanEncoder::new(&s.site.name, &s.plcs);
+    let batching = s.batching();
     let task = Critical::spawn(
         "historian writer",
         p.watch,
@@ -189,8 +201,8 @@ fn spawn_writer(spool: &SharedSpool, p: &Parts<'_>) -> (Critical, mpsc::Sender<H
             rx,
             encoder,
             spool.clone(),
-            s.influx.batch_size,
-            s.influx.flush_interval,
+            batching.batch_size,
+            batching.flush_interval,
         ),
     );
     (task, tx)

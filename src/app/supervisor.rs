@@ -39,7 +39,7 @@ impl HttpServer {
         listen: SocketAddr,
         health: &Arc<Health>,
         watch: &Watch,
-        report: Option<report::route::ReportSource>,
+        report: Result<report::route::ReportSource, String>,
     ) -> Result<Self, AppError> {
         let cancel = CancellationToken::new();
         let router =
@@ -105,9 +105,23 @@ impl Supervisor {
     ) -> Result<(Supervisor, Started), AppError> {
         let (watch, ended) = mpsc::unbounded_channel();
         let spool = open_spool(&settings.spool, sink_names(&settings)).await?;
-        let client = InfluxClient::new(&settings.influx)?;
-        // Field types InfluxDB already holds that the configuration contradicts: warned about, not fatal.
-        tokio::spawn(crate::check::warn_field_type_conflicts(settings.clone()));
+        let client = settings
+            .influx
+            .as_ref()
+            .map(InfluxClient::new)
+            .transpose()?;
+        if settings.influx.is_some() {
+            // Field types InfluxDB already holds that the configuration contradicts: warned about, not fatal.
+            tokio::spawn(crate::check::warn_field_type_conflicts(settings.clone()));
+        } else if let Some(k) = &settings.kpi {
+            // The engine never reads InfluxDB back, but with it a lost state
+            // file can be repaired by re-closing days; here it cannot.
+            tracing::info!(
+                state_file = %k.state_file.display(),
+                "KPI: no [influxdb], so the state file is the only record of the open days across restarts; \
+                 `plantgw kpi` and `plantgw report` need [influxdb] and are not available on this gateway"
+            );
+        }
         let health = Arc::new(Health::default());
         let http = match settings.http_listen {
             Some(addr) => Some(
@@ -218,6 +232,14 @@ impl Supervisor {
     /// they are. Then swaps only what changed: unchanged PLCs keep polling.
     async fn reload(&mut self, next: Settings) -> Result<(), AppError> {
         let cur = &self.settings;
+        // Each sink has its own cursor in the spool, fixed when it opens.
+        let (was, now) = (sink_names(cur), sink_names(&next));
+        if was != now {
+            return Err(AppError::SinksChanged {
+                from: was.join(" and "),
+                to: now.join(" and "),
+            });
+        }
         let mut prepared = Prepared {
             http: None,
             spool: None,
@@ -254,9 +276,16 @@ impl Supervisor {
         if format!("{:?}", next.nats) != format!("{:?}", cur.nats) {
             tracing::warn!("[nats] changes take effect when the gateway restarts");
         }
-        let influx_changed = !same_influx(&next.influx, &cur.influx);
-        if influx_changed || spool_moved {
-            match InfluxClient::new(&next.influx) {
+        let influx_changed = match (&next.influx, &cur.influx) {
+            (Some(n), Some(c)) => !same_influx(n, c),
+            _ => false,
+        };
+        if let Some(influx) = next
+            .influx
+            .as_ref()
+            .filter(|_| influx_changed || spool_moved)
+        {
+            match InfluxClient::new(influx) {
                 Ok(c) => prepared.client = Some(c),
                 Err(e) => {
                     if let Some(Some(h)) = prepared.http.take() {
@@ -286,10 +315,8 @@ impl Supervisor {
         };
         let cur = &self.settings;
         let site_changed = !same(&next.site, &cur.site);
-        let writer_changed = site_changed
-            || !same(&next.plcs, &cur.plcs)
-            || next.influx.batch_size != cur.influx.batch_size
-            || next.influx.flush_interval != cur.influx.flush_interval;
+        let writer_changed =
+            site_changed || !same(&next.plcs, &cur.plcs) || next.batching() != cur.batching();
         let kpi_changed = site_changed || !same(&next.kpi, &cur.kpi);
 
         let mut parts_changed: Vec<&str> = Vec::new();
@@ -298,9 +325,9 @@ impl Supervisor {
             spool: new_spool,
             client: new_client,
         } = prepared;
-        match (new_spool, new_client) {
-            (Some(spool), Some(client)) => {
-                let (historian, input) = Historian::start(spool, client, &parts);
+        match new_spool {
+            Some(spool) => {
+                let (historian, input) = Historian::start(spool, new_client, &parts);
                 let old = std::mem::replace(&mut self.historian, historian);
                 old.plan_end();
                 self.route(RouterCmd::Writer(input)).await;
@@ -309,7 +336,7 @@ impl Supervisor {
                 self.retiring.push(tokio::spawn(old.shutdown()));
                 parts_changed.push("spool");
             }
-            (_, new_client) => {
+            None => {
                 if writer_changed {
                     let input = self.historian.replace_writer(&parts);
                     self.route(RouterCmd::Writer(input)).await;

@@ -11,9 +11,15 @@ pub fn run(path: &Path, json: bool) -> ExitCode {
         Err(code) => return code,
     };
     let mut report = plantgw::check::report(&settings);
-    report.field_types = runtime()
-        .ok()
-        .map(|rt| rt.block_on(plantgw::check::field_types(&settings)));
+    // Each configured sink's server is asked what it holds, when it answers.
+    if let Ok(rt) = runtime() {
+        if settings.influx.is_some() {
+            report.field_types = Some(rt.block_on(plantgw::check::field_types(&settings)));
+        }
+        if let (Some(n), Some(summary)) = (&settings.nats, report.nats.as_mut()) {
+            summary.stream_check = Some(rt.block_on(plantgw::check::nats::stream_check(n)));
+        }
+    }
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),

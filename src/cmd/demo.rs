@@ -28,7 +28,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     // Held to the end: dropping it stops the influxd the demo started.
     let influxd = demo::ensure_influxdb(&plan).await?;
     if let Some(local) = &influxd {
-        let url = &plan.settings.influx.url;
+        let url = &plan.influx.url;
         let d = local.dir.display();
         println!("started influxd at {url} (data in {d})");
     }
@@ -42,7 +42,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             c.cancel();
         });
     }
-    let query = QueryClient::new(&plan.settings.influx).ok();
+    let query = QueryClient::new(&plan.influx).ok();
     let site = plan.settings.site.name.to_string();
     let running = demo::start(plan, cancel.clone()).await?;
     print!("{}", running.banner());

@@ -26,10 +26,13 @@ pub fn run(path: &Path, day: Date, write: bool) -> ExitCode {
 }
 
 async fn recompute(settings: &Settings, day: Date, write: bool) -> anyhow::Result<()> {
+    let Some(influx) = &settings.influx else {
+        bail!("plantgw kpi needs [influxdb] to read the day from");
+    };
     let Some(kpi) = &settings.kpi else {
         bail!("the configuration has no [kpi] section");
     };
-    let query = QueryClient::new(&settings.influx).context("InfluxDB query client")?;
+    let query = QueryClient::new(influx).context("InfluxDB query client")?;
     let daily = fetch_and_recompute(&query, kpi, &settings.site, day)
         .await
         .with_context(|| format!("recomputing production day {day}"))?;
@@ -45,7 +48,7 @@ async fn recompute(settings: &Settings, day: Date, write: bool) -> anyhow::Resul
         for p in &points {
             encode_point(p, &mut body).with_context(|| format!("encoding {}", p.measurement))?;
         }
-        let client = InfluxClient::new(&settings.influx).context("InfluxDB client")?;
+        let client = InfluxClient::new(influx).context("InfluxDB client")?;
         let cancel = CancellationToken::new();
         signals::on_signals(cancel.clone());
         match deliver(&client, &body, &cancel).await {

@@ -19,10 +19,13 @@ pub fn run(path: &Path, day: Date, out: &Path) -> ExitCode {
 }
 
 async fn write(settings: &Settings, day: Date, out: &Path) -> anyhow::Result<()> {
+    let Some(influx) = &settings.influx else {
+        bail!("{}", plantgw::report::NEEDS_INFLUXDB);
+    };
     let Some(kpi) = &settings.kpi else {
         bail!("the configuration has no [kpi] section");
     };
-    let query = QueryClient::new(&settings.influx).context("InfluxDB query client")?;
+    let query = QueryClient::new(influx).context("InfluxDB query client")?;
     let data = plantgw::report::gather(&query, kpi, &settings.site, day)
         .await
         .with_context(|| format!("reading production day {day} from InfluxDB"))?;

@@ -11,8 +11,10 @@ use super::secret::Secret;
 pub struct RawConfig {
     /// `[site]`: the plant's name and time zone. Required.
     pub site: SiteConfig,
-    /// `[influxdb]`: where points are written. Required.
-    pub influxdb: InfluxConfig,
+    /// `[influxdb]`: where points are written. Required unless `[nats]`
+    /// is given: a gateway needs at least one sink (DESIGN §10).
+    #[serde(default)]
+    pub influxdb: Option<InfluxConfig>,
     /// `[spool]`: the durable store-and-forward buffer (defaults apply when
     /// the section is absent).
     #[serde(default)]
@@ -26,7 +28,8 @@ pub struct RawConfig {
     /// `[kpi]`: production-day KPIs; absent means no KPI engine.
     #[serde(default)]
     pub kpi: Option<KpiConfig>,
-    /// `[nats]`: a JetStream stream as a second sink (DESIGN §10).
+    /// `[nats]`: a JetStream stream as a second sink, or the only one
+    /// (DESIGN §10).
     #[serde(default)]
     pub nats: Option<super::raw_nats::NatsConfig>,
 }
@@ -111,11 +114,17 @@ pub struct InfluxConfig {
 fn default_api() -> InfluxApi {
     InfluxApi::V2
 }
+/// `batch_size` when not given, and the writer's batch bound when there is
+/// no `[influxdb]` at all.
+pub(crate) const DEFAULT_BATCH_SIZE: usize = 5000;
+/// `flush_interval_ms` when not given, as [`DEFAULT_BATCH_SIZE`].
+pub(crate) const DEFAULT_FLUSH_INTERVAL_MS: u64 = 1000;
+
 fn default_batch_size() -> usize {
-    5000
+    DEFAULT_BATCH_SIZE
 }
 fn default_flush_interval_ms() -> u64 {
-    1000
+    DEFAULT_FLUSH_INTERVAL_MS
 }
 fn default_influx_timeout_ms() -> u64 {
     5000

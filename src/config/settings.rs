@@ -19,7 +19,8 @@ use super::secret::Secret;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub site: Site,
-    pub influx: Influx,
+    /// `[influxdb]`; `None` on a gateway whose only sink is `[nats]`.
+    pub influx: Option<Influx>,
     pub spool: Spool,
     /// `None` when the HTTP listener is disabled.
     pub http_listen: Option<SocketAddr>,
@@ -27,6 +28,33 @@ pub struct Settings {
     pub kpi: Option<Kpi>,
     /// `[nats]`: the JetStream sink, when configured.
     pub nats: Option<super::settings_nats::Nats>,
+}
+
+impl Settings {
+    /// How the writer cuts the scans into spool records. `[influxdb]`
+    /// holds the keys (every existing file keeps its batches); without it
+    /// the documented defaults apply, as they would to an `[influxdb]`
+    /// that does not set them.
+    pub fn batching(&self) -> Batching {
+        match &self.influx {
+            Some(i) => Batching {
+                batch_size: i.batch_size,
+                flush_interval: i.flush_interval,
+            },
+            None => Batching {
+                batch_size: super::raw::DEFAULT_BATCH_SIZE,
+                flush_interval: Duration::from_millis(super::raw::DEFAULT_FLUSH_INTERVAL_MS),
+            },
+        }
+    }
+}
+
+/// The writer's batch bounds: a spool record holds at most `batch_size`
+/// lines, and a partial one is spooled after `flush_interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    pub batch_size: usize,
+    pub flush_interval: Duration,
 }
 
 /// `[site]`, validated: the zone is loaded.

@@ -140,12 +140,10 @@ fn env_secrets_keep_their_text() {
         ),
     ];
     let raw = load_raw_with_env(&path, env).unwrap();
-    assert_eq!(
-        raw.influxdb.password.as_ref().map(Secret::expose),
-        Some("0123")
-    );
-    assert!(!raw.influxdb.gzip);
-    assert_eq!(raw.influxdb.timeout_ms, 250);
+    let influxdb = raw.influxdb.as_ref().unwrap();
+    assert_eq!(influxdb.password.as_ref().map(Secret::expose), Some("0123"));
+    assert!(!influxdb.gzip);
+    assert_eq!(influxdb.timeout_ms, 250);
 }
 
 #[test]
@@ -250,9 +248,9 @@ fn env_overrides_and_secrets() {
         ("OTHER".to_string(), "x".to_string()),
     ];
     let raw = load_raw_with_env(&path, env).unwrap();
-    assert_eq!(raw.influxdb.batch_size, 100);
+    assert_eq!(raw.influxdb.as_ref().unwrap().batch_size, 100);
     let s = validate(&raw, path.parent().unwrap()).unwrap();
-    let InfluxTarget::V2 { token, .. } = &s.influx.target else {
+    let InfluxTarget::V2 { token, .. } = &s.influx.as_ref().unwrap().target else {
         panic!("v2 expected")
     };
     assert_eq!(token.expose(), "s3cret-token");
@@ -280,7 +278,7 @@ fn token_file_and_plain_http_to_remote_hosts() {
     let path = dir.path().join("plant.toml");
     std::fs::write(&path, &v2).unwrap();
     let s = load(&path).unwrap();
-    let InfluxTarget::V2 { token, .. } = &s.influx.target else {
+    let InfluxTarget::V2 { token, .. } = &s.influx.as_ref().unwrap().target else {
         panic!()
     };
     assert_eq!(token.expose(), "file-token");
@@ -422,5 +420,97 @@ fn a_tag_scan_class_is_a_multiple_of_the_plc_scan() {
     assert!(
         e.contains("plc[0].tag[1].scan_ms") && e.contains("not a whole multiple"),
         "{e}"
+    );
+}
+
+/// `BASE` without its `[influxdb]` section.
+fn without_influxdb() -> String {
+    BASE.replace(
+        "[influxdb]\nurl = \"http://127.0.0.1:8086\"\napi = \"v1\"\ndatabase = \"plant\"\n",
+        "",
+    )
+}
+
+#[test]
+fn a_gateway_needs_at_least_one_sink() {
+    let text = without_influxdb();
+    assert!(!text.contains("[influxdb]"));
+    let e = error_of(&text);
+    assert!(
+        e.contains("plant.toml: influxdb: at least one sink is required: [influxdb] or [nats]"),
+        "{e}"
+    );
+    // Every other mistake is still reported with it.
+    let e = error_of(&text.replace("type = \"f32\"", "type = \"f32\"\nbit = 3"));
+    assert!(
+        e.contains("2 errors") && e.contains("plc[0].tag[0].bit"),
+        "{e}"
+    );
+}
+
+#[test]
+fn nats_alone_is_a_sink_and_batches_take_the_defaults() {
+    let text = without_influxdb()
+        + "\n[nats]\nservers = [\"nats://127.0.0.1:4222\"]\ngateway_id = \"gw1\"\ntoken = \"t0k-nats\"\n";
+    let (_d, path) = write(&text);
+    let s = load(&path).unwrap();
+    assert!(s.influx.is_none());
+    assert_eq!(
+        s.nats.as_ref().map(|n| n.subject.as_str()),
+        Some("plant.caylloma.gw1")
+    );
+    assert_eq!(
+        s.batching(),
+        Batching {
+            batch_size: 5000,
+            flush_interval: std::time::Duration::from_secs(1)
+        }
+    );
+    let json = serde_json::to_string(&crate::check::report(&s)).unwrap();
+    assert!(json.contains(r#""influxdb":null"#), "{json}");
+    assert!(!json.contains("t0k-nats"), "token leaked: {json}");
+    let text = crate::check::report(&s).to_text();
+    assert!(
+        text.contains("no [influxdb]: records go to [nats] only"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nats nats://127.0.0.1:4222 stream PLANT (replicas 3) subject plant.caylloma.gw1 gateway_id gw1 (token set)"),
+        "{text}"
+    );
+    assert!(!text.contains("t0k-nats"), "token leaked: {text}");
+}
+
+#[test]
+fn existing_files_keep_their_influxdb_sink_and_batches() {
+    let (_d, path) = write(&BASE.replace(
+        "database = \"plant\"",
+        "database = \"plant\"\nbatch_size = 250\nflush_interval_ms = 300",
+    ));
+    let s = load(&path).unwrap();
+    let influx = s.influx.as_ref().expect("[influxdb] kept");
+    assert_eq!(influx.url, "http://127.0.0.1:8086");
+    assert!(s.nats.is_none());
+    assert_eq!(
+        s.batching(),
+        Batching {
+            batch_size: 250,
+            flush_interval: std::time::Duration::from_millis(300)
+        }
+    );
+    // And with the section's defaults, the same bounds as without it.
+    let (_d, path) = write(BASE);
+    let s = load(&path).unwrap();
+    assert_eq!(
+        (
+            s.batching().batch_size,
+            s.batching().flush_interval.as_millis()
+        ),
+        (5000, 1000)
+    );
+    let json = serde_json::to_string(&crate::check::report(&s)).unwrap();
+    assert!(
+        json.contains(r#""influxdb":{"url":"http://127.0.0.1:8086","api":"v1""#),
+        "{json}"
     );
 }

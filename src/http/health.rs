@@ -69,6 +69,18 @@ struct PlcHealth {
 pub struct HealthReport {
     pub healthy: bool,
     pub reasons: Vec<String>,
+    /// Each configured sink (`influxdb`, `nats`) and how its delivery goes;
+    /// a sink the configuration does not name never appears.
+    pub sinks: BTreeMap<&'static str, SinkReport>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct SinkReport {
+    /// Seconds since the sink last acknowledged a batch; `None`: not yet.
+    pub last_ack_s: Option<f64>,
+    /// Seconds its oldest unacknowledged data has waited; `None`: nothing
+    /// waits.
+    pub waiting_s: Option<f64>,
 }
 
 /// How long the writer may hold data without a single acknowledgement.
@@ -111,6 +123,13 @@ impl Health {
 
     pub fn writer_acked(&self) {
         self.sink_acked("influxdb");
+    }
+
+    /// `sink` delivers for this gateway: `/healthz` lists it from now on.
+    pub fn register_sink(&self, sink: &'static str) {
+        if let Ok(mut s) = self.inner.lock() {
+            s.sinks.entry(sink).or_default();
+        }
     }
 
     /// Whether `sink` has spooled data it has not acknowledged.
@@ -175,6 +194,7 @@ impl Health {
             return HealthReport {
                 healthy: false,
                 reasons: vec!["health state poisoned".into()],
+                sinks: BTreeMap::new(),
             };
         };
         let now = Instant::now();
@@ -221,9 +241,22 @@ impl Health {
                 t.held
             ));
         }
+        let sinks = s
+            .sinks
+            .iter()
+            .map(|(name, k)| {
+                let ago = |t: Instant| now.duration_since(t).as_secs_f64();
+                let report = SinkReport {
+                    last_ack_s: k.last_ack.map(ago),
+                    waiting_s: k.pending_since.map(ago),
+                };
+                (*name, report)
+            })
+            .collect();
         HealthReport {
             healthy: reasons.is_empty(),
             reasons,
+            sinks,
         }
     }
 }
@@ -252,6 +285,34 @@ mod tests {
         assert!(h.report().reasons.iter().any(|r| r.starts_with("writer")));
         h.writer_acked();
         assert!(h.report().healthy);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_sinks_that_deliver_are_listed() {
+        let h = Health::default();
+        h.register_sink("nats");
+        let r = h.report();
+        assert_eq!(r.sinks.keys().copied().collect::<Vec<_>>(), ["nats"]);
+        assert_eq!(
+            r.sinks["nats"],
+            SinkReport {
+                last_ack_s: None,
+                waiting_s: None
+            }
+        );
+        h.sink_pending("nats", true);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        h.sink_acked("nats");
+        h.sink_pending("nats", false);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let r = h.report();
+        assert_eq!(r.sinks["nats"].last_ack_s, Some(1.0));
+        assert_eq!(r.sinks["nats"].waiting_s, None);
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(
+            json.contains(r#""sinks":{"nats":{"last_ack_s":1.0"#),
+            "{json}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

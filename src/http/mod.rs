@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
-pub use health::{Health, HealthReport};
+pub use health::{Health, HealthReport, SinkReport};
 
 /// Installs the process-wide Prometheus recorder once; later calls return
 /// the same handle (tests start several gateways in one process).

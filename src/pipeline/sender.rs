@@ -22,6 +22,7 @@ pub async fn sender_task<S: Sink>(
 ) -> Result<(), PipelineError> {
     spool.report_to(health.clone());
     sink.report_to(&health);
+    health.register_sink(sink.name());
     let mut alarm = Alarm::default();
     let mut appended = spool.appended();
     let name = sink.name();

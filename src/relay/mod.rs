@@ -49,6 +49,7 @@ pub async fn run(
         url: s.influx.url.clone(),
         source,
     })?;
+    health.register_sink(SINK);
     let mut delay = Duration::ZERO;
     let mut failing: Option<String> = None;
     while !cancel.is_cancelled() {

@@ -15,6 +15,10 @@ pub use data::{gather, last_closed_day, DayStatus, Figures, Reconciled, ReportDa
 pub use html::render;
 pub use mill::{MillState, Stop};
 
+/// Why there is no report on a gateway whose only sink is `[nats]`: the
+/// page is read back from InfluxDB.
+pub const NEEDS_INFLUXDB: &str = "plantgw report needs [influxdb] to read the day from";
+
 /// The causes are `source()`s, not repeated in the message: print the
 /// chain ([`ReportError::chain`]).
 #[derive(Debug, thiserror::Error)]

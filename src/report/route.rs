@@ -21,13 +21,20 @@ pub struct ReportSource {
 }
 
 impl ReportSource {
-    /// `None` (and `/report` answers 404) without a `[kpi]` section.
-    pub fn new(settings: &Settings) -> Option<ReportSource> {
-        let kpi = settings.kpi.clone()?;
-        let query = QueryClient::new(&settings.influx)
-            .map_err(|e| tracing::warn!(error = %e, "/report disabled: no InfluxDB query client"))
-            .ok()?;
-        Some(ReportSource {
+    /// Without a `[kpi]` section, or without `[influxdb]` to read from,
+    /// `/report` answers 404 with the reason this gives.
+    pub fn new(settings: &Settings) -> Result<ReportSource, String> {
+        let Some(kpi) = settings.kpi.clone() else {
+            return Err("no daily report: the configuration has no [kpi] section".into());
+        };
+        let Some(influx) = &settings.influx else {
+            return Err(format!("no daily report: {}", report::NEEDS_INFLUXDB));
+        };
+        let query = QueryClient::new(influx).map_err(|e| {
+            tracing::warn!(error = %e, "/report disabled: no InfluxDB query client");
+            format!("no daily report: InfluxDB query client: {e}")
+        })?;
+        Ok(ReportSource {
             query: Arc::new(query),
             kpi,
             site: settings.site.clone(),
@@ -44,7 +51,7 @@ impl ReportSource {
     }
 }
 
-pub fn routes(source: Option<ReportSource>) -> Router {
+pub fn routes(source: Result<ReportSource, String>) -> Router {
     Router::new().route(
         "/report",
         get(move |uri: Uri| {
@@ -54,13 +61,10 @@ pub fn routes(source: Option<ReportSource>) -> Router {
     )
 }
 
-async fn answer(source: Option<ReportSource>, uri: &Uri) -> Response {
-    let Some(source) = source else {
-        return (
-            StatusCode::NOT_FOUND,
-            "no daily report: the configuration has no [kpi] section\n",
-        )
-            .into_response();
+async fn answer(source: Result<ReportSource, String>, uri: &Uri) -> Response {
+    let source = match source {
+        Ok(s) => s,
+        Err(why) => return (StatusCode::NOT_FOUND, format!("{why}\n")).into_response(),
     };
     let day = match day_param(uri.query().unwrap_or("")) {
         Ok(d) => d,

@@ -92,7 +92,8 @@ async fn sigterm_flushes_what_it_holds_and_exits_0() {
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, fixture_config(&influx.url, plc.port, 600_000, "")).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = crate::common::influx::plant_database(&settings.influx).await;
+    let query =
+        crate::common::influx::plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
 
     let child = Running::start(&path, &[]);
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -153,7 +154,8 @@ async fn sighup_reloads_a_valid_config_and_refuses_an_invalid_one() {
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, fixture_config(&influx.url, plc.port, 100, "")).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = crate::common::influx::plant_database(&settings.influx).await;
+    let query =
+        crate::common::influx::plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
     let mut child = Running::start(&path, &[]);
     let count = |field| samples(&query, field);
     crate::common::eventually(Duration::from_secs(20), "first samples", || async {
@@ -204,7 +206,8 @@ async fn sighup_that_cannot_start_keeps_the_running_pipeline() {
     let base = fixture_config(&influx.url, plc.port, 100, "");
     std::fs::write(&path, &base).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = crate::common::influx::plant_database(&settings.influx).await;
+    let query =
+        crate::common::influx::plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
     let mut child = Running::start(&path, &[]);
     let count = || samples(&query, "u16");
     crate::common::eventually(Duration::from_secs(20), "first samples", || async {

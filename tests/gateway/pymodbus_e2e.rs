@@ -279,7 +279,8 @@ async fn every_type_and_byte_order_lands_in_influxdb_exactly() {
     )
     .unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = crate::common::influx::plant_database(&settings.influx).await;
+    let query =
+        crate::common::influx::plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
 
     let started_ms = jiff::Timestamp::now().as_millisecond();
     let cancel = CancellationToken::new();
@@ -407,7 +408,8 @@ async fn a_failing_range_is_isolated_with_its_own_quality_code() {
     text.push_str("\n[[plc.tag]]\nname = \"missing\"\nequipment = \"fixture_dev\"\ntable = \"holding\"\naddress = 500\ntype = \"u16\"\n");
     std::fs::write(&path, text).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = crate::common::influx::plant_database(&settings.influx).await;
+    let query =
+        crate::common::influx::plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
     let cancel = CancellationToken::new();
     let gw = app::start(
         settings,

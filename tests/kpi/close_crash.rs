@@ -66,7 +66,9 @@ impl Rig {
         );
         let config = dir.path().join("caylloma.toml");
         let settings = crate::common::write_gateway_config(&config, &cfg);
-        let query = crate::common::influx::plant_database(&settings.influx).await;
+        let query =
+            crate::common::influx::plant_database(settings.influx.as_ref().expect("[influxdb]"))
+                .await;
         Rig {
             influx,
             sim,

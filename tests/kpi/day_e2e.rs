@@ -70,7 +70,8 @@ async fn a_day_through_a_crash_matches_ground_truth_and_recomputes() {
     );
     let config = dir.path().join("caylloma.toml");
     let settings = crate::common::write_gateway_config(&config, &cfg);
-    let query = crate::common::influx::plant_database(&settings.influx).await;
+    let query =
+        crate::common::influx::plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
 
     let mut gw = gateway(&config, &clock);
     // Crash mid-day (15:10 local), stay down ~30 plant-minutes, restart.

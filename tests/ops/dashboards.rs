@@ -422,7 +422,8 @@ async fn run_plant(map: PlantMap, gateway_toml: &str) -> PlantRun {
             .insert("address".into(), addr.to_string().into());
     }
     let settings = crate::common::write_gateway_config(&dir.path().join("plant.toml"), &cfg);
-    let query = crate::common::influx::plant_database(&settings.influx).await;
+    let query =
+        crate::common::influx::plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
 
     let cancel = CancellationToken::new();
     // gateway_status every 500 ms here, so the wait below sees a few points.

@@ -49,7 +49,7 @@ async fn no_data_open_day_and_analyser_down_are_said_plainly() {
     let cfg = crate::common::sim_gateway_config(&shipped, &influx.url, 1000, "");
     let config = dir.path().join("caylloma.toml");
     let settings = crate::common::write_gateway_config(&config, &cfg);
-    crate::common::influx::plant_database(&settings.influx).await;
+    crate::common::influx::plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
 
     // 2026-03-11: open, kpi rows every 10 min 07:10 → 13:00, no kpi_daily.
     let mut lines = Vec::new();

@@ -101,7 +101,8 @@ async fn a_real_day_prints_on_one_a4_page_with_the_kpi_daily_numbers() {
         .insert("listen".into(), http.clone().into());
     let config = dir.path().join("caylloma.toml");
     let settings = crate::common::write_gateway_config(&config, &cfg);
-    let query = crate::common::influx::plant_database(&settings.influx).await;
+    let query =
+        crate::common::influx::plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
     let mut gw = gateway(&config, &clock);
 
     let day_end: Timestamp = "2026-03-03T07:00:00-05:00".parse().unwrap();

@@ -56,7 +56,7 @@ async fn broken_frames_and_a_missing_device_get_codes_and_spare_the_healthy_unit
     );
     std::fs::write(&path, text).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = plant_database(&settings.influx).await;
+    let query = plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
     let gw = crate::gateway::Running::start(&path, &[("RUST_LOG", "info")]);
 
     let code = |plc: &'static str| {

@@ -80,7 +80,7 @@ async fn rtu_on_a_serial_line_lands_in_influxdb_exactly() {
     );
     std::fs::write(&path, text).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = plant_database(&settings.influx).await;
+    let query = plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
     let check = crate::common::plantgw_check(false, &path);
     assert!(
         check.contains(&format!(
@@ -130,7 +130,7 @@ async fn rtu_over_tcp_units_share_one_connection() {
         "check does not show the shared line:\n{check}"
     );
     let settings = plantgw::config::load(&path).unwrap();
-    let query = plant_database(&settings.influx).await;
+    let query = plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
     let cancel = CancellationToken::new();
     let gw = app::start(
         settings,

@@ -51,7 +51,7 @@ scan_ms = 1000
         "check does not show the slow class's request:\n{check}"
     );
     let settings = plantgw::config::load(&path).unwrap();
-    let query = plant_database(&settings.influx).await;
+    let query = plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
     let cancel = CancellationToken::new();
     let gw = app::start(
         settings,

@@ -55,7 +55,7 @@ async fn a_silent_unit_costs_the_shared_line_only_its_own_timeouts() {
     );
     std::fs::write(&path, text).unwrap();
     let settings = plantgw::config::load(&path).unwrap();
-    let query = plant_database(&settings.influx).await;
+    let query = plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
     let cancel = CancellationToken::new();
     let gw = app::start(
         settings,

@@ -45,12 +45,21 @@ impl Issues {
     }
 }
 
+/// Why a file with neither sink is refused (DESIGN §10).
+const NO_SINK: &str = "at least one sink is required: [influxdb] or [nats]";
+
 /// `base_dir` resolves relative `token_file`/`ca_file` paths (the config
 /// file's directory), so a service started from `/` finds them.
 pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Issue>> {
     let mut issues = Issues::default();
     let site = site::validate(&raw.site, &mut issues);
-    let influx = influxdb::validate(&raw.influxdb, base_dir, &mut issues);
+    let influx = raw
+        .influxdb
+        .as_ref()
+        .and_then(|c| influxdb::validate(c, base_dir, &mut issues));
+    if raw.influxdb.is_none() && raw.nats.is_none() {
+        issues.add("influxdb", NO_SINK);
+    }
     let spool = spool::validate(&raw.spool, base_dir, &mut issues);
     let http_listen = http::validate(&raw.http, &mut issues);
     let plcs = plc::validate_all(&raw.plc, &mut issues);
@@ -65,8 +74,8 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Issue>
     if !issues.0.is_empty() {
         return Err(issues.0);
     }
-    match (site, influx, spool) {
-        (Some(site), Some(influx), Some(spool)) => Ok(Settings {
+    match (site, spool) {
+        (Some(site), Some(spool)) => Ok(Settings {
             site,
             influx,
             spool,

@@ -89,7 +89,8 @@ impl NatsSink {
             // record: alarm instead, with the two ways out.
             return Err(Failure::Alarm(format!(
                 "a spool record of {} bytes exceeds the server's max_payload of {max} bytes; \
-                 raise max_payload on the NATS servers or lower influxdb.batch_size",
+                 raise max_payload on the NATS servers, or lower influxdb.batch_size where \
+                 [influxdb] is configured",
                 batch.len()
             )));
         }
@@ -116,12 +117,9 @@ impl NatsSink {
 
     async fn ensure_stream(&self, js: &jetstream::Context) -> Result<(), Failure> {
         let c = &self.settings.conn;
-        // The stream takes every gateway of the fleet (`plant.>`), so the
-        // first gateway to start makes it for all.
-        let root = self.settings.subject.split('.').next().unwrap_or("plant");
         let config = stream::Config {
             name: c.stream.clone(),
-            subjects: vec![format!("{root}.>")],
+            subjects: vec![stream_filter(&self.settings.subject)],
             num_replicas: c.replicas,
             duplicate_window: DUPLICATE_WINDOW,
             ..Default::default()
@@ -167,8 +165,15 @@ fn publish_failure(s: &Nats, kind: PublishErrorKind, msg: String) -> Failure {
     }
 }
 
+/// The subjects a stream this gateway creates takes: every gateway of the
+/// fleet (`plant.>`), so the first gateway to start makes it for all.
+pub fn stream_filter(subject: &str) -> String {
+    let root = subject.split('.').next().unwrap_or("plant");
+    format!("{root}.>")
+}
+
 /// Whether `subject` falls under the stream filter `filter` (`*`, `>`).
-fn subject_matches(filter: &str, subject: &str) -> bool {
+pub fn subject_matches(filter: &str, subject: &str) -> bool {
     let mut f = filter.split('.');
     let mut s = subject.split('.');
     loop {
