@@ -480,6 +480,29 @@ mod tests {
             .0
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reload_that_adds_or_removes_a_sink_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sup = quiet_gateway(dir.path()).await;
+        let path = dir.path().join("gw.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let nats_only = text.replace(
+            "[influxdb]\nurl = \"http://127.0.0.1:1\"\napi = \"v1\"\ndatabase = \"plant\"\n",
+            "[nats]\nservers = [\"nats://127.0.0.1:1\"]\ngateway_id = \"gw1\"\n",
+        );
+        assert_ne!(nats_only, text);
+        std::fs::write(&path, nats_only).unwrap();
+        let next = crate::config::load(&path).unwrap();
+        let e = sup.reload(next).await.expect_err("the sinks changed");
+        assert!(
+            e.to_string()
+                .contains("from influxdb to nats, which takes a restart"),
+            "{e}"
+        );
+        assert!(sup.settings.influx.is_some() && sup.settings.nats.is_none());
+        sup.shutdown().await.unwrap();
+    }
+
     async fn ends_with_failure(
         mut sup: Supervisor,
         work: impl std::future::Future<Output = Result<(), String>> + Send + 'static,

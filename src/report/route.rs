@@ -24,11 +24,12 @@ impl ReportSource {
     /// Without a `[kpi]` section, or without `[influxdb]` to read from,
     /// `/report` answers 404 with the reason this gives.
     pub fn new(settings: &Settings) -> Result<ReportSource, String> {
-        let Some(kpi) = settings.kpi.clone() else {
-            return Err("no daily report: the configuration has no [kpi] section".into());
-        };
+        // The same order as `plantgw report`'s: InfluxDB first.
         let Some(influx) = &settings.influx else {
             return Err(format!("no daily report: {}", report::NEEDS_INFLUXDB));
+        };
+        let Some(kpi) = settings.kpi.clone() else {
+            return Err("no daily report: the configuration has no [kpi] section".into());
         };
         let query = QueryClient::new(influx).map_err(|e| {
             tracing::warn!(error = %e, "/report disabled: no InfluxDB query client");

@@ -1,9 +1,11 @@
 //! A fleet over NATS JetStream (DESIGN §10): gateways publishing their
 //! spool to a replicated stream on a three-node cluster, next to their
-//! local InfluxDB; relays draining the stream into a central InfluxDB.
+//! local InfluxDB or without one; relays draining the stream into a
+//! central InfluxDB.
 //! Real `nats-server` nodes and `influxd` on free loopback ports.
 mod bad_input;
 mod both_sinks;
+mod nats_only;
 mod procs;
 mod relay;
 
