@@ -121,6 +121,20 @@ pub fn load_raw_with_env(
     if env.is_empty() {
         return Ok(parsed);
     }
+    if parsed.influxdb.is_none() {
+        // A NATS-only gateway beside a service environment written for
+        // InfluxDB: say which variable, not only that `url` is missing.
+        if let Some(var) = env.keys().find(|k| k.starts_with("PLANTGW_INFLUXDB__")) {
+            return Err(ConfigError::Env {
+                file: path.to_path_buf(),
+                var: Some(var.clone()),
+                key: Some("influxdb".into()),
+                reason: "sets a key of [influxdb], which this file does not have; \
+                         remove the variable, or add the section"
+                    .into(),
+            });
+        }
+    }
     // Overrides can name section keys only (an environment variable cannot
     // index the `[[plc]]` list), so the layered loader sees the file
     // without its tag list and the parsed list is put back afterwards.

@@ -482,6 +482,31 @@ fn nats_alone_is_a_sink_and_batches_take_the_defaults() {
 }
 
 #[test]
+fn an_influxdb_override_without_the_section_names_the_variable() {
+    let text = without_influxdb()
+        + "\n[nats]\nservers = [\"nats://127.0.0.1:4222\"]\ngateway_id = \"gw1\"\n";
+    let (_d, path) = write(&text);
+    let env = vec![(
+        "PLANTGW_INFLUXDB__TOKEN".to_string(),
+        "s3cret-token".to_string(),
+    )];
+    let e = load_raw_with_env(&path, env).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "environment override PLANTGW_INFLUXDB__TOKEN (influxdb): sets a key of [influxdb]"
+        ),
+        "{e}"
+    );
+    assert!(!e.contains("s3cret-token"), "{e}");
+    // Other overrides still apply to a NATS-only file.
+    let env = vec![("PLANTGW_NATS__TOKEN".to_string(), "nats-t0k".to_string())];
+    let raw = load_raw_with_env(&path, env).unwrap();
+    assert!(raw.influxdb.is_none());
+    let token = raw.nats.as_ref().and_then(|n| n.token.as_ref());
+    assert_eq!(token.map(Secret::expose), Some("nats-t0k"));
+}
+
+#[test]
 fn existing_files_keep_their_influxdb_sink_and_batches() {
     let (_d, path) = write(&BASE.replace(
         "database = \"plant\"",
