@@ -3,7 +3,7 @@
 //! a token-protected R3 stream; `/healthz` lists only the `nats` sink;
 //! `plantgw check` describes `[nats]` without the token, before and after
 //! the stream exists; `plantgw report` and `/report` say they need
-//! `[influxdb]`.
+//! `[influxdb]`; the KPI engine's rows go to the stream like the scans.
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -19,6 +19,11 @@ use crate::reliability::{pymodbus_plc, GatewayToml};
 
 const TOKEN: &str = "n4ts-t0ken-never-shown";
 const NEEDS_INFLUXDB: &str = "plantgw report needs [influxdb] to read the day from";
+
+/// KPIs on the fixture's values (meaningless as metallurgy, but a row a
+/// second of the engine's output all the same).
+const KPI: &str = "\n[kpi]\ninterval_s = 1\nmoisture_pct = 8.0\nore_totaliser = \"fix_dev.f32\"\n\
+                   feed_ag = \"fix_dev.u16\"\nconc_ag = \"fix_dev.in_u16\"\ntail_ag = \"fix_dev.u16\"\n";
 
 /// The generated gateway file without its `[influxdb]` section.
 fn without_influxdb(text: &str) -> String {
@@ -53,6 +58,7 @@ async fn a_nats_only_gateway_publishes_every_record_and_check_describes_it() {
     );
     gw.http_listen = http.clone();
     let text = without_influxdb(&gw.render())
+        + KPI
         + &nats_section(&cluster, "gw1", &format!("token = \"{TOKEN}\""));
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, &text).expect("write config");
@@ -154,8 +160,20 @@ async fn a_nats_only_gateway_publishes_every_record_and_check_describes_it() {
         "{held} and {input} readings for {} scans",
         scans.len()
     );
+    let kpi_rows = lines.iter().filter(|l| l.starts_with("kpi,")).count();
+    assert!(kpi_rows >= 3, "{kpi_rows} kpi rows in the stream");
     let log = std::fs::read_to_string(dir.path().join("gw.log")).unwrap_or_default();
     assert!(!log.contains(TOKEN), "token in the gateway log");
+    assert_eq!(
+        log.matches("KPI: no [influxdb], so the state file is the only record")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        dir.path().join("kpi-state.json").is_file(),
+        "no KPI state file"
+    );
 
     // check, now that the gateway made the stream.
     let after = plantgw_check(false, &path);
@@ -168,7 +186,7 @@ async fn a_nats_only_gateway_publishes_every_record_and_check_describes_it() {
         "{after}"
     );
     println!(
-        "nats only: {} records, seqs {}..={}, {} scans; /healthz {health}",
+        "nats only: {} records, seqs {}..={}, {} scans, {kpi_rows} kpi rows; /healthz {health}",
         msgs.len(),
         seqs["gw1"].first().copied().unwrap_or(0),
         seqs["gw1"].last().copied().unwrap_or(0),
