@@ -2,12 +2,16 @@
 //!
 //! ```text
 //! pollers ─scan─▶ router ─┬─▶ KPI engine ─points─┐
-//!                         └───────────scans──────┴─▶ writer ─▶ spool ─▶ sender ─▶ InfluxDB
+//!                         └───────────scans──────┴─▶ writer ─▶ spool ─┬─▶ sender ─▶ InfluxDB
+//!                                                                    └─▶ sender ─▶ JetStream
 //! ```
 //!
+//! One sender per configured sink (`[influxdb]`, `[nats]`, at least one),
+//! each with its own cursor in the spool.
+//!
 //! Shutdown runs front to back: pollers stop, each stage drains its input
-//! and drops its output, the writer spools its last batch, and the sender
-//! gets a short grace period to deliver before the rest waits in the spool.
+//! and drops its output, the writer spools its last batch, and the senders
+//! get a short grace period to deliver before the rest waits in the spool.
 //!
 //! A [`supervisor`] owns these tasks. A reload replaces only what changed
 //! (unchanged PLCs keep polling on their schedule), a panicked poller is

@@ -365,6 +365,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_config_without_influxdb_is_refused_before_anything_starts() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG);
+        let mut cfg: toml::Table = std::fs::read_to_string(shipped).unwrap().parse().unwrap();
+        assert!(cfg.remove("influxdb").is_some());
+        cfg.insert(
+            "nats".into(),
+            toml::toml! { servers = ["nats://127.0.0.1:4222"] gateway_id = "gw1" }.into(),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nats-only.toml");
+        std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
+        let e = prepare(DemoOptions {
+            config: path.clone(),
+            speed: 720.0,
+            start: None,
+            seed: 1,
+            scenario: "normal".into(),
+        })
+        .unwrap_err();
+        assert!(matches!(e, DemoError::NoInfluxdb { .. }), "{e:?}");
+        assert!(e.to_string().contains("needs an [influxdb] section"), "{e}");
+    }
+
+    #[test]
     fn the_demo_starts_at_the_current_production_days_start() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG);
         let settings = config::load(&path).unwrap();
