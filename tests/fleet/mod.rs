@@ -5,6 +5,7 @@
 mod bad_input;
 mod both_sinks;
 mod procs;
+mod redelivery;
 mod relay;
 
 use std::collections::{BTreeMap, BTreeSet};
