@@ -7,6 +7,7 @@ mod both_sinks;
 mod procs;
 mod redelivery;
 mod relay;
+mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
