@@ -4,6 +4,7 @@
 //! Real `nats-server` nodes and `influxd` on free loopback ports.
 mod bad_input;
 mod both_sinks;
+mod creds;
 mod procs;
 mod redelivery;
 mod relay;
