@@ -13,6 +13,7 @@
 pub mod app;
 pub mod check;
 pub mod config;
+pub mod crash_point;
 pub mod dashboards;
 #[cfg(feature = "demo")]
 pub mod demo;

@@ -198,6 +198,10 @@ fn describe_nats() {
         "Acks the server did not confirm (the message comes again)"
     );
     describe_counter!(
+        "plantgw_relay_redelivered_total",
+        "Messages the relay received again: another relay (or this one) took them and did not ack within ack_wait"
+    );
+    describe_counter!(
         "plantgw_relay_points_written_total",
         "Lines the relay wrote to InfluxDB"
     );
@@ -208,7 +212,7 @@ fn describe_nats() {
     describe_histogram!(
         "plantgw_relay_write_seconds",
         Unit::Seconds,
-        "InfluxDB write time of one relayed batch"
+        "InfluxDB write time of one relayed fetch (one request, or one per message after a refusal)"
     );
     describe_gauge!(
         "plantgw_relay_lag_seconds",

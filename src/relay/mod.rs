@@ -1,28 +1,34 @@
 //! `plantgw relay` (DESIGN §10): a durable pull consumer on the fleet's
-//! stream, shared by any number of relays, writing each message (one
-//! gateway spool record, a line-protocol batch) to InfluxDB with §7's
-//! answer rules. A message is acked only after InfluxDB stored it (204) or
+//! stream, shared by any number of relays, writing the messages (each one
+//! gateway spool record, a line-protocol batch) of each fetch to InfluxDB
+//! in one request, with §7's answer rules per message. A message is acked only after InfluxDB stored it (204) or
 //! refused it as bad data (counted, never redelivered for ever); a relay
 //! killed mid-batch leaves its messages unacked, and the server hands them
 //! to another relay after `ack_wait`. A point written twice is the same
 //! point, so a redelivery changes nothing in InfluxDB.
+mod batch;
 mod message;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RelaySettings;
+use crate::crash_point::CountedCrash;
 use crate::http::Health;
-use crate::sink::influxdb::{deliver, Delivery, InfluxClient};
+use crate::sink::influxdb::InfluxClient;
 use crate::sink::nats::{connect, ConnectError};
 pub use message::{classify, Kind};
 
 /// Health and `/metrics` name for the relay's one delivery path.
 pub const SINK: &str = "relay";
+
+/// Fault tests: die after the n-th write to InfluxDB, before its messages
+/// are acked, as a relay killed mid-batch would.
+static CRASH_BEFORE_ACK: CountedCrash = CountedCrash::new("RELAY_TEST_CRASH_BEFORE_ACK");
 
 /// Waits between attempts to reach the cluster or find the stream.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(10));
@@ -106,75 +112,65 @@ async fn consume(
         .map_err(|e| format!("durable consumer {} on {}: {e}", n.durable, n.conn.stream))?;
     tracing::info!(stream = %n.conn.stream, durable = %n.durable, filter = %n.filter_subject, "relay consuming");
     loop {
-        let batch = tokio::select! {
+        let fetched = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             b = consumer.fetch().max_messages(n.fetch_batch).expires(Duration::from_secs(1)).messages() => b,
         };
-        let mut batch = batch.map_err(|e| format!("fetch from {}: {e}", n.durable))?;
-        while let Some(msg) = batch.next().await {
-            let msg = msg.map_err(|e| format!("fetch from {}: {e}", n.durable))?;
-            health.sink_pending(SINK, true);
+        let mut fetched = fetched.map_err(|e| format!("fetch from {}: {e}", n.durable))?;
+        // The whole fetch goes to InfluxDB together: one request for up to
+        // fetch_batch messages instead of one each.
+        let mut msgs = Vec::new();
+        loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                m = fetched.next() => m,
+            };
+            match next {
+                Some(m) => msgs.push(m.map_err(|e| format!("fetch from {}: {e}", n.durable))?),
+                None => break,
+            }
+        }
+        if msgs.is_empty() {
+            continue;
+        }
+        health.sink_pending(SINK, true);
+        let redelivered = msgs
+            .iter()
+            .filter(|m| m.info().is_ok_and(|i| i.delivered > 1))
+            .count();
+        if redelivered > 0 {
+            // Another relay (or this one, before a reconnect) took these
+            // and did not ack them within ack_wait.
+            metrics::counter!("plantgw_relay_redelivered_total").increment(redelivered as u64);
+        }
+        let sizes: Vec<usize> = msgs.iter().map(|m| m.payload.len()).collect();
+        for run in batch::runs(&sizes, batch::MAX_WRITE_BYTES) {
+            let run = &msgs[run];
             let done = tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                d = handle(influx, &msg) => d,
+                d = batch::write(influx, run) => d,
             };
             if !done {
                 return Ok(());
             }
-            match msg.double_ack().await {
-                Ok(()) => {
-                    health.sink_acked(SINK);
-                    metrics::counter!("plantgw_relay_acked_total").increment(1);
-                }
-                Err(e) => {
-                    // Redelivered after ack_wait: the same points again.
-                    metrics::counter!("plantgw_relay_ack_errors_total").increment(1);
-                    tracing::warn!(error = %e, "ack not confirmed; the message will come again");
-                }
+            CRASH_BEFORE_ACK.tick();
+            for msg in run {
+                ack(msg).await;
             }
-            health.sink_pending(SINK, false);
+            health.sink_acked(SINK);
         }
+        health.sink_pending(SINK, false);
     }
 }
 
-/// Writes one message; true when it may be acked.
-async fn handle(influx: &InfluxClient, msg: &jetstream::Message) -> bool {
-    let started = Instant::now();
-    let body = match classify(msg.headers.as_ref(), &msg.payload) {
-        Kind::Foreign(why) => {
-            metrics::counter!("plantgw_relay_messages_total", "result" => "foreign").increment(1);
-            tracing::warn!(subject = %msg.subject, reason = why, "a message that is not a plantgw batch; acked and skipped");
-            return true;
+/// Acks one message the server must not deliver again; an ack the server
+/// does not confirm only means the same points are written once more.
+async fn ack(msg: &jetstream::Message) {
+    match msg.double_ack().await {
+        Ok(()) => metrics::counter!("plantgw_relay_acked_total").increment(1),
+        Err(e) => {
+            metrics::counter!("plantgw_relay_ack_errors_total").increment(1);
+            tracing::warn!(error = %e, "ack not confirmed; the message will come again");
         }
-        Kind::Batch(body) => body,
-    };
-    let never = CancellationToken::new();
-    match deliver(influx, body, &never).await {
-        Delivery::Delivered { lines, .. } => {
-            metrics::counter!("plantgw_relay_messages_total", "result" => "written").increment(1);
-            metrics::counter!("plantgw_relay_points_written_total").increment(lines as u64);
-            metrics::histogram!("plantgw_relay_write_seconds")
-                .record(started.elapsed().as_secs_f64());
-            if let Some(lag) = message::age_of_newest(body) {
-                metrics::gauge!("plantgw_relay_lag_seconds").set(lag.as_secs_f64());
-            }
-            true
-        }
-        Delivery::Dropped {
-            lines,
-            delivered,
-            status,
-            first_bad_line,
-            message,
-            ..
-        } => {
-            metrics::counter!("plantgw_relay_messages_total", "result" => "rejected").increment(1);
-            metrics::counter!("plantgw_relay_points_written_total").increment(delivered as u64);
-            metrics::counter!("plantgw_relay_points_rejected_total").increment(lines as u64);
-            tracing::warn!(subject = %msg.subject, status, lines, first_bad_line = %first_bad_line, message = %message,
-                "InfluxDB refused lines of a relayed batch as bad data; dropped and acked");
-            true
-        }
-        Delivery::Cancelled => false,
     }
 }

@@ -5,9 +5,12 @@
 //! Real `nats-server` nodes and `influxd` on free loopback ports.
 mod bad_input;
 mod both_sinks;
+mod creds;
 mod nats_only;
 mod procs;
+mod redelivery;
 mod relay;
+mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

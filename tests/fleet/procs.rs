@@ -9,11 +9,18 @@ pub struct Proc {
     child: Option<Child>,
     args: Vec<String>,
     log: PathBuf,
+    /// Extra environment for the next start only (a test crash hook).
+    env: Vec<(String, String)>,
 }
 
 impl Proc {
     /// `plantgw <command> --config <config>`, output appended to `log`.
     pub fn spawn(command: &str, config: &Path, log: &Path) -> Proc {
+        Self::spawn_with_env(command, config, log, &[])
+    }
+
+    /// Like [`Proc::spawn`], with `env` set for this first start only.
+    pub fn spawn_with_env(command: &str, config: &Path, log: &Path, env: &[(&str, &str)]) -> Proc {
         let mut p = Proc {
             child: None,
             args: vec![
@@ -22,9 +29,19 @@ impl Proc {
                 config.display().to_string(),
             ],
             log: log.to_path_buf(),
+            env: Vec::new(),
         };
-        p.start();
+        p.start_with_env(env);
         p
+    }
+
+    /// Starts again with `env` set (for this start only).
+    pub fn start_with_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.start();
     }
 
     pub fn start(&mut self) {
@@ -38,6 +55,9 @@ impl Proc {
         let child = Command::new(env!("CARGO_BIN_EXE_plantgw"))
             .args(&self.args)
             .env("RUST_LOG", "info")
+            .env_remove("SINK_TEST_CRASH_AFTER_PUBACK")
+            .env_remove("RELAY_TEST_CRASH_BEFORE_ACK")
+            .envs(std::mem::take(&mut self.env))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -61,6 +81,26 @@ impl Proc {
                     self.log_tail()
                 );
             }
+        }
+    }
+
+    /// Waits up to `limit` for the process to end by itself (a crash
+    /// hook), and returns how it ended.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            let c = self.child.as_mut().expect("process was started");
+            if let Some(s) = c.try_wait().expect("wait plantgw") {
+                self.child = None;
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "plantgw {} still running after {limit:?}; log:\n{}",
+                self.args[0],
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

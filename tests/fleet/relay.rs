@@ -142,8 +142,23 @@ async fn two_sites_reach_the_central_influxdb_exactly_once_through_kills() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     gateways[0].kill9();
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // Restarted with the crash hook armed, the gateway dies again right
+    // after its second PubAck, before its NATS cursor moves past that
+    // record: the next start must publish the record again, and the
+    // stream must drop the resend by its message id.
+    gateways[0].start_with_env(&[("SINK_TEST_CRASH_AFTER_PUBACK", "2")]);
+    let crashed = gateways[0].wait_exit(Duration::from_secs(20));
+    assert!(!crashed.success(), "the crash hook did not fire: {crashed}");
     gateways[0].start();
     tokio::time::sleep(Duration::from_secs(5)).await;
+    let resent = metric(&gw_metrics[0], "plantgw_nats_duplicates_total")
+        .await
+        .unwrap_or(0.0);
+    assert!(
+        resent >= 1.0,
+        "the gateway restarted after a crash between PubAck and cursor counted no resend \
+         deduplicated by the stream (plantgw_nats_duplicates_total = {resent})"
+    );
     let mut duplicates = 0.0;
     for url in &gw_metrics {
         duplicates += metric(url, "plantgw_nats_duplicates_total")
@@ -190,8 +205,12 @@ async fn two_sites_reach_the_central_influxdb_exactly_once_through_kills() {
             "{site}: central scans differ from the site's own InfluxDB"
         );
         let gaps = holes(&there, SCAN_MS * 3 / 2);
-        // The only hole is the gateway's own downtime (kill -9 to restart).
-        assert!(gaps.len() <= usize::from(i == 0), "{site}: holes {gaps:?}");
+        // The only holes are the gateway's own downtimes (kill -9 to
+        // restart, crash hook to restart).
+        assert!(
+            gaps.len() <= 2 * usize::from(i == 0),
+            "{site}: holes {gaps:?}"
+        );
         let counts = field_counts(&central, site).await;
         assert_eq!(counts.len(), usize::from(TAGS), "{site}: fields {counts:?}");
         for c in &counts {

@@ -44,6 +44,17 @@ pub async fn connect(c: &NatsConn, name: &str) -> Result<Client, ConnectError> {
     let addrs: Vec<async_nats::ServerAddr> =
         c.servers.iter().filter_map(|s| s.parse().ok()).collect();
     opts.connect(addrs).await.map_err(|e| {
+        // A handshake the server's certificate fails reaches us as an I/O
+        // error; it is no outage: it fails the same way until the CA or
+        // the certificate is fixed.
+        if let Some(tls) = tls_failure(&e) {
+            return ConnectError::Refused {
+                servers,
+                reason: format!(
+                    "TLS handshake failed: {tls} (check nats.ca_file against the servers' certificates)"
+                ),
+            };
+        }
         let reason = e.to_string();
         match e.kind() {
             ConnectErrorKind::Authentication
@@ -53,4 +64,38 @@ pub async fn connect(c: &NatsConn, name: &str) -> Result<Client, ConnectError> {
             _ => ConnectError::Unreachable { servers, reason },
         }
     })
+}
+
+/// The TLS library's own error somewhere in `e`'s chain of causes.
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if let Some(t) = err.downcast_ref::<rustls::Error>() {
+            return Some(t.to_string());
+        }
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|i| i.downcast_ref::<rustls::Error>());
+        if let Some(t) = inner {
+            return Some(t.to_string());
+        }
+        cause = err.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_failure;
+
+    #[test]
+    fn a_certificate_error_inside_an_io_error_is_found() {
+        let cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, cert);
+        let found = tls_failure(&io).unwrap();
+        assert!(found.contains("certificate"), "{found}");
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(tls_failure(&refused), None);
+    }
 }

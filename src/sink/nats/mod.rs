@@ -16,6 +16,11 @@ pub use connect::{connect, ConnectError};
 
 use super::{Sink, SinkOutcome};
 use crate::config::Nats;
+use crate::crash_point::CountedCrash;
+
+/// Fault tests: die after the n-th PubAck, before the spool's cursor for
+/// this sink moves, so the next start publishes that record again.
+static CRASH_AFTER_PUBACK: CountedCrash = CountedCrash::new("SINK_TEST_CRASH_AFTER_PUBACK");
 
 /// How long the stream remembers message ids: a resend within it is
 /// dropped by the stream. Covers a gateway restart or a node failover
@@ -200,6 +205,7 @@ impl Sink for NatsSink {
             .count();
         let failure = match self.publish(&mut st, seq, batch).await {
             Ok(duplicate) => {
+                CRASH_AFTER_PUBACK.tick();
                 if let Some(was) = st.failing.take() {
                     tracing::info!(subject = %self.settings.subject, after = %was, "JetStream takes the data again");
                 }
