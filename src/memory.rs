@@ -1,0 +1,18 @@
+//! Returning freed heap to the operating system.
+//!
+//! Loading a large configuration allocates several times the file's size
+//! for a moment (the TOML parser's tokens and trees, the raw tag list next
+//! to the validated one). glibc keeps memory freed below the top of its
+//! heaps mapped, so without a trim that moment sets the process's resident
+//! size for good: at 100 000 tags it was most of the steady RSS.
+
+/// Hands the allocator's free pages back to the kernel. Cheap enough to
+/// call after each configuration load (a few ms at 100 000 tags); a no-op
+/// where the C library is not glibc, whose allocators return memory on
+/// their own or not at all.
+pub fn release_freed() {
+    // SAFETY: malloc_trim takes no pointers and only walks the allocator's
+    // own free lists, under its locks; any thread may call it at any time.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let _released = unsafe { libc::malloc_trim(0) };
+}
