@@ -295,11 +295,11 @@ impl ScanEncoder {
         let group = self.group(id);
         let at = self.keys.len();
         line::push_key(&mut self.keys, &id.name);
-        let deadband = tag.and_then(|t| t.deadband).map(|band| {
+        let deadband = tag.and_then(Tag::deadband).map(|band| {
             self.deadbands.push(Deadband {
                 band,
                 max_interval_ms: tag
-                    .and_then(|t| t.max_interval)
+                    .and_then(Tag::max_interval)
                     .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
                 last: None,
             });
