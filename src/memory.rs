@@ -16,3 +16,21 @@ pub fn release_freed() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     let _released = unsafe { libc::malloc_trim(0) };
 }
+
+/// Caps glibc's malloc arenas at `n`, unless `MALLOC_ARENA_MAX` in the
+/// environment says otherwise. glibc gives threads that allocate at the
+/// same time arenas of their own (up to eight per core), and each keeps its
+/// freed memory; the gateway's runtime workers and blocking threads hand
+/// scans and batches to each other, so they free into each other's arenas
+/// and every arena grows to the working set. Call before any thread starts.
+pub fn limit_arenas(n: i32) {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    // SAFETY: mallopt takes two integers and changes a setting the
+    // allocator reads under its own lock.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let _set = unsafe { libc::mallopt(libc::M_ARENA_MAX, n) };
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = n;
+}
