@@ -130,7 +130,13 @@ fn validate(i: usize, p: &PlcConfig, names: &mut tag::Names, issues: &mut Issues
         scan: Duration::from_millis(p.scan_ms),
         timeout: Duration::from_millis(p.timeout_ms),
         max_gap: p.max_gap,
-        tags: tags.into_iter().map(|(_, t)| t).collect(),
+        tags: {
+            // Collected in place, the list would keep the capacity of the
+            // wider (index, tag) pairs for the whole run.
+            let mut tags: Vec<Tag> = tags.into_iter().map(|(_, t)| t).collect();
+            tags.shrink_to_fit();
+            tags
+        },
         link,
     })
 }
