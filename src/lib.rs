@@ -21,6 +21,7 @@ pub mod http;
 #[cfg(feature = "demo")]
 pub mod influxd;
 pub mod kpi;
+pub mod memory;
 pub mod pipeline;
 pub mod relay;
 pub mod report;

@@ -29,11 +29,7 @@ fuzz_target!(|data: &[u8]| {
         count: dt.registers(length),
         scale,
         offset: f64::from(data[7] as i8),
-        unit: None,
-        deadband: None,
-        max_interval: None,
-        min: None,
-        max: None,
+        extras: None,
         scan_every: 1,
     };
     let (value, quality) = decode_register_tag(&tag, block_start, &words);

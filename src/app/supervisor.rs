@@ -143,6 +143,10 @@ impl Supervisor {
             watch: &watch,
         };
         let (historian, input) = Historian::start(spool.clone(), client, &parts);
+        tokio::spawn(crate::memory::trim_every(
+            crate::memory::TRIM_FIRST,
+            crate::memory::TRIM_PERIOD,
+        ));
 
         let (scan_tx, scan_rx) = mpsc::channel(1024);
         let (router_ctl, ctl_rx) = mpsc::channel(4);

@@ -214,8 +214,15 @@ fn layered<T: serde::de::DeserializeOwned>(
         })
 }
 
-/// Load and validate: the one call `run` and `check` make.
+/// Load and validate: the one call `run` and `check` make. The memory the
+/// load used for a moment goes back to the system before it returns.
 pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    let settings = load_validated(path);
+    crate::memory::release_freed();
+    settings
+}
+
+fn load_validated(path: &Path) -> Result<Settings, ConfigError> {
     let raw = load_raw(path)?;
     let base = path
         .parent()

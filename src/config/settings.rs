@@ -233,6 +233,12 @@ impl TagId {
 }
 
 /// `[[plc.tag]]`, validated: layout checked, defaults applied.
+///
+/// A large configuration holds 100 000 of these for the life of the
+/// process, read once a scan each, so the common fields sit inline (48
+/// bytes) and the ones most tags leave unset are in [`TagExtras`].
+/// Documentation-only keys (`unit`, `description`) stay in the raw
+/// configuration, which the dashboards and tag export read.
 #[derive(Debug, Clone)]
 pub struct Tag {
     pub id: Arc<TagId>,
@@ -245,20 +251,27 @@ pub struct Tag {
     pub count: u16,
     pub scale: f64,
     pub offset: f64,
-    pub unit: Option<String>,
-    pub deadband: Option<f64>,
-    pub max_interval: Option<Duration>,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
+    /// Range, deadband and heartbeat; `None` when the tag has none.
+    pub extras: Option<Box<TagExtras>>,
     /// Read in one PLC scan of this many (`[[plc.tag]] scan_ms` ÷ the
     /// PLC's); 1 = every scan.
     pub scan_every: u32,
 }
 
+/// The rarely set part of a [`Tag`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TagExtras {
+    pub deadband: Option<f64>,
+    pub max_interval: Option<Duration>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
 impl Tag {
-    /// A plain tag: ABCD order, no bit, unscaled, no unit, limits or
-    /// deadband, and as many registers as its type takes (`length` for a
-    /// string). The fields are public: set the rest with `..Tag::new(..)`.
+    /// A plain tag: ABCD order, no bit, unscaled, no limits or deadband,
+    /// and as many registers as its type takes (`length` for a string).
+    /// The fields are public: set the rest with `..Tag::new(..)` and
+    /// [`Tag::with_extras`].
     pub fn new(id: TagId, table: Table, address: u16, data_type: DataType, length: u16) -> Tag {
         Tag {
             id: Arc::new(id),
@@ -270,18 +283,37 @@ impl Tag {
             count: data_type.registers(length),
             scale: 1.0,
             offset: 0.0,
-            unit: None,
-            deadband: None,
-            max_interval: None,
-            min: None,
-            max: None,
+            extras: None,
             scan_every: 1,
         }
+    }
+
+    /// This tag with `extras`, kept out of line only when something is set.
+    pub fn with_extras(mut self, extras: TagExtras) -> Tag {
+        self.extras = (extras != TagExtras::default()).then(|| Box::new(extras));
+        self
     }
 
     /// Integers keep integer type only when no scaling applies.
     pub fn is_scaled(&self) -> bool {
         self.scale != 1.0 || self.offset != 0.0
+    }
+
+    pub fn min(&self) -> Option<f64> {
+        self.extras.as_ref().and_then(|x| x.min)
+    }
+
+    pub fn max(&self) -> Option<f64> {
+        self.extras.as_ref().and_then(|x| x.max)
+    }
+
+    pub fn deadband(&self) -> Option<f64> {
+        self.extras.as_ref().and_then(|x| x.deadband)
+    }
+
+    /// The heartbeat of a deadbanded tag.
+    pub fn max_interval(&self) -> Option<Duration> {
+        self.extras.as_ref().and_then(|x| x.max_interval)
     }
 }
 

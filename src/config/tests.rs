@@ -1,6 +1,7 @@
 //! Config errors must name the file, the key and the reason.
 use super::*;
 use std::io::Write;
+use std::sync::Arc;
 
 const BASE: &str = r#"
 [site]
@@ -537,5 +538,37 @@ fn existing_files_keep_their_influxdb_sink_and_batches() {
     assert!(
         json.contains(r#""influxdb":{"url":"http://127.0.0.1:8086","api":"v1""#),
         "{json}"
+    );
+}
+
+#[test]
+fn identical_machines_share_their_names_and_rare_fields_stay_out_of_line() {
+    let second = BASE
+        .split("[[plc]]")
+        .nth(1)
+        .unwrap()
+        .replace("name = \"grinding\"", "name = \"grinding2\"")
+        .replace("5021", "5022");
+    let text = format!(
+        "{}\nmin = 0.0\nmax = 500.0\ndeadband = 0.5\n[[plc]]{second}",
+        BASE.trim_end()
+    );
+    let (_d, path) = write(&text);
+    let s = load(&path).unwrap();
+    let (a, b) = (&s.plcs[0].tags[0], &s.plcs[1].tags[0]);
+    assert!(Arc::ptr_eq(&a.id.name, &b.id.name), "one copy of the name");
+    assert!(Arc::ptr_eq(&a.id.equipment, &b.id.equipment));
+    let x = a.extras.as_deref().unwrap();
+    assert_eq!(
+        (x.min, x.max, x.deadband),
+        (Some(0.0), Some(500.0), Some(0.5))
+    );
+    assert_eq!(x.max_interval, Some(std::time::Duration::from_secs(60)));
+    assert!(b.extras.is_none(), "a plain tag carries no extras");
+    // 100 000 of these live for the whole run and are read every scan.
+    assert!(
+        std::mem::size_of::<Tag>() <= 48,
+        "Tag is {} bytes",
+        std::mem::size_of::<Tag>()
     );
 }

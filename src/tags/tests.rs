@@ -197,7 +197,7 @@ fn rendered_toml_is_valid_configuration_under_each_plcs_table() {
     assert_eq!(settings.plcs.len(), 2);
     let power = &settings.plcs[0].tags[0];
     assert_eq!((power.scale, power.offset), (0.1, -5.0));
-    assert_eq!(power.deadband, Some(2.5));
+    assert_eq!(power.deadband(), Some(2.5));
     assert_eq!(raw.plc[1].tag[0].description.as_deref(), Some("two\nlines"));
     assert_eq!(
         raw.plc[0].tag[0].description.as_deref(),

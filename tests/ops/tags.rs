@@ -147,7 +147,7 @@ fn a_spanish_locale_spreadsheet_export_imports() {
         .find(|t| &*t.id.name == "bearing_de_temp_c")
         .unwrap();
     assert_eq!(
-        (temp.scale, temp.min, temp.max),
+        (temp.scale, temp.min(), temp.max()),
         (0.1, Some(-20.0), Some(120.0))
     );
 }

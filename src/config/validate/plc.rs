@@ -12,6 +12,7 @@ use crate::config::settings::{LinkKind, Parity, Plc, PlcLink, SerialLine, Tag};
 pub(super) fn validate_all(raw: &[PlcConfig], issues: &mut Issues) -> Vec<Plc> {
     let mut plcs = Vec::with_capacity(raw.len());
     let mut plc_names = HashSet::new();
+    let mut names = tag::Names::default();
     for (i, p) in raw.iter().enumerate() {
         if !plc_names.insert(p.name.as_str()) {
             issues.add(
@@ -19,7 +20,7 @@ pub(super) fn validate_all(raw: &[PlcConfig], issues: &mut Issues) -> Vec<Plc> {
                 format!("duplicate PLC name {:?}", p.name),
             );
         }
-        if let Some(plc) = validate(i, p, issues) {
+        if let Some(plc) = validate(i, p, &mut names, issues) {
             plcs.push(plc);
         }
     }
@@ -87,7 +88,7 @@ fn check_lines(raw: &[PlcConfig], plcs: &mut [Plc], issues: &mut Issues) {
     }
 }
 
-fn validate(i: usize, p: &PlcConfig, issues: &mut Issues) -> Option<Plc> {
+fn validate(i: usize, p: &PlcConfig, names: &mut tag::Names, issues: &mut Issues) -> Option<Plc> {
     let before = issues.len();
     let k = |f: &str| format!("plc[{i}].{f}");
     check_identity(&k, p, issues);
@@ -98,7 +99,12 @@ fn validate(i: usize, p: &PlcConfig, issues: &mut Issues) -> Option<Plc> {
     }
     let plc_name: Arc<str> = Arc::from(p.name.as_str());
     let area: Arc<str> = Arc::from(p.area.as_str());
-    let tags = validate_tags(i, p, &plc_name, &area, issues);
+    let mut owner = tag::Owner {
+        plc: &plc_name,
+        area: &area,
+        names,
+    };
+    let tags = validate_tags(i, p, &mut owner, issues);
     overlap::check(i, &tags, issues);
     let mut tags = tags;
     scan_classes(i, p, &mut tags, issues);
@@ -124,7 +130,13 @@ fn validate(i: usize, p: &PlcConfig, issues: &mut Issues) -> Option<Plc> {
         scan: Duration::from_millis(p.scan_ms),
         timeout: Duration::from_millis(p.timeout_ms),
         max_gap: p.max_gap,
-        tags: tags.into_iter().map(|(_, t)| t).collect(),
+        tags: {
+            // Collected in place, the list would keep the capacity of the
+            // wider (index, tag) pairs for the whole run.
+            let mut tags: Vec<Tag> = tags.into_iter().map(|(_, t)| t).collect();
+            tags.shrink_to_fit();
+            tags
+        },
         link,
     })
 }
@@ -307,8 +319,7 @@ fn check_link(k: &impl Fn(&str) -> String, p: &PlcConfig, issues: &mut Issues) {
 fn validate_tags(
     i: usize,
     p: &PlcConfig,
-    plc_name: &Arc<str>,
-    area: &Arc<str>,
+    owner: &mut tag::Owner<'_>,
     issues: &mut Issues,
 ) -> Vec<(usize, Tag)> {
     let mut tags = Vec::with_capacity(p.tag.len());
@@ -324,7 +335,7 @@ fn validate_tags(
                 ),
             );
         }
-        if let Some(tag) = tag::validate(&key, t, plc_name, area, issues) {
+        if let Some(tag) = tag::validate(&key, t, owner, issues) {
             tags.push((j, tag));
         }
     }

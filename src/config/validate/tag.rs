@@ -1,11 +1,12 @@
 //! `[[plc.tag]]`: one value read from a PLC. Checks run in a fixed order so
 //! a config with several mistakes always lists them the same way.
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{check_name, names, Issues};
 use crate::config::raw::{DataType, TagConfig};
-use crate::config::settings::{Tag, TagId};
+use crate::config::settings::{Tag, TagExtras, TagId};
 
 /// Heartbeat default: a deadbanded value is still written every minute, so a
 /// flat line in Grafana is distinguishable from a dead gateway.
@@ -29,11 +30,34 @@ impl At<'_> {
     }
 }
 
+/// One shared copy of each equipment and tag name of the file: identical
+/// machines on several PLCs repeat the same names, and equipment names
+/// repeat across a PLC's tags. Lives for one validation.
+#[derive(Default)]
+pub(super) struct Names(HashSet<Arc<str>>);
+
+impl Names {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(a.clone());
+        a
+    }
+}
+
+/// The PLC a tag belongs to, as its `TagId` names it.
+pub(super) struct Owner<'a> {
+    pub plc: &'a Arc<str>,
+    pub area: &'a Arc<str>,
+    pub names: &'a mut Names,
+}
+
 pub(super) fn validate(
     key: &str,
     t: &TagConfig,
-    plc: &Arc<str>,
-    area: &Arc<str>,
+    owner: &mut Owner<'_>,
     issues: &mut Issues,
 ) -> Option<Tag> {
     let before = issues.len();
@@ -55,7 +79,7 @@ pub(super) fn validate(
     if issues.len() > before {
         return None;
     }
-    Some(build(t, plc, area, count))
+    Some(build(t, owner, count))
 }
 
 /// `equipment` is the measurement and `name` the field.
@@ -223,13 +247,13 @@ fn check_range(at: &At, t: &TagConfig, issues: &mut Issues) {
     }
 }
 
-fn build(t: &TagConfig, plc: &Arc<str>, area: &Arc<str>, count: u16) -> Tag {
+fn build(t: &TagConfig, owner: &mut Owner<'_>, count: u16) -> Tag {
     Tag {
         id: Arc::new(TagId {
-            plc: plc.clone(),
-            area: area.clone(),
-            equipment: Arc::from(t.equipment.as_str()),
-            name: Arc::from(t.name.as_str()),
+            plc: owner.plc.clone(),
+            area: owner.area.clone(),
+            equipment: owner.names.get(&t.equipment),
+            name: owner.names.get(&t.name),
         }),
         table: t.table,
         address: t.address,
@@ -239,14 +263,16 @@ fn build(t: &TagConfig, plc: &Arc<str>, area: &Arc<str>, count: u16) -> Tag {
         count,
         scale: t.scale,
         offset: t.offset,
-        unit: t.unit.clone(),
+        extras: None,
+        // Set against the PLC's scan by the PLC's validation.
+        scan_every: 1,
+    }
+    .with_extras(TagExtras {
         deadband: t.deadband,
         max_interval: t
             .deadband
             .map(|_| Duration::from_millis(t.max_interval_ms.unwrap_or(DEFAULT_MAX_INTERVAL_MS))),
         min: t.min,
         max: t.max,
-        // Set against the PLC's scan by the PLC's validation.
-        scan_every: 1,
-    }
+    })
 }

@@ -28,7 +28,11 @@ pub fn engineering(tag: &Tag, raw: Raw) -> (Option<Value>, Quality) {
         return (Some(value), Quality::Good);
     };
     // NaN and ±inf are never written: a NaN fails a whole InfluxDB batch.
-    if !x.is_finite() || tag.min.is_some_and(|lo| x < lo) || tag.max.is_some_and(|hi| x > hi) {
+    let outside = tag
+        .extras
+        .as_deref()
+        .is_some_and(|e| e.min.is_some_and(|lo| x < lo) || e.max.is_some_and(|hi| x > hi));
+    if !x.is_finite() || outside {
         return (None, Quality::OutOfRange);
     }
     (Some(value), Quality::Good)
@@ -99,8 +103,11 @@ mod tests {
             engineering(&t, Raw::Float(f64::INFINITY)),
             (None, Quality::OutOfRange)
         );
-        t.min = Some(0.0);
-        t.max = Some(100.0);
+        t = t.with_extras(crate::config::TagExtras {
+            min: Some(0.0),
+            max: Some(100.0),
+            ..Default::default()
+        });
         assert_eq!(
             engineering(&t, Raw::Float(100.5)),
             (None, Quality::OutOfRange)

@@ -37,8 +37,10 @@ pub struct ScanEncoder {
     keys: Vec<u8>,
     deadbands: Vec<Deadband>,
     /// Every tag by identity: for readings not where `PlcEntry::slots` expects
-    /// them, and for the same tag in another allocation.
-    by_id: HashMap<Arc<TagId>, usize>,
+    /// them, and for the same tag in another allocation. Built on the first
+    /// such reading: with every reading in place (no scan classes, no
+    /// foreign scans) it is never needed, and at 100 000 tags it is 2 MB.
+    by_id: Option<HashMap<Arc<TagId>, usize>>,
     groups: Vec<Group>,
     group_ix: HashMap<GroupKey, usize>,
     plc_ix: HashMap<Arc<str>, usize>,
@@ -101,7 +103,7 @@ impl ScanEncoder {
             tags: Vec::new(),
             keys: Vec::new(),
             deadbands: Vec::new(),
-            by_id: HashMap::new(),
+            by_id: None,
             groups: Vec::new(),
             group_ix: HashMap::new(),
             plc_ix: HashMap::new(),
@@ -112,6 +114,9 @@ impl ScanEncoder {
         };
         let total: usize = plcs.iter().map(|p| p.borrow().tags.len()).sum();
         e.tags.reserve_exact(total);
+        // For the configured list only (a tag named twice is one tag); one
+        // large allocation, so dropping it returns the memory at once.
+        e.by_id = Some(HashMap::with_capacity(total));
         for plc in plcs.iter().map(std::borrow::Borrow::borrow) {
             e.status_prefix(&plc.name);
             let slots = plc
@@ -123,6 +128,7 @@ impl ScanEncoder {
                 e.plcs[pi].slots = slots;
             }
         }
+        e.by_id = None;
         e.rank_tags();
         e
     }
@@ -270,7 +276,15 @@ impl ScanEncoder {
     /// its usual position, or the same tag in another allocation, which the
     /// slot check never confirms since it compares pointers), or a new one.
     fn lookup(&mut self, id: &Arc<TagId>) -> usize {
-        if let Some(&ti) = self.by_id.get(id) {
+        let tags = &self.tags;
+        let by_id = self.by_id.get_or_insert_with(|| {
+            let mut m = HashMap::with_capacity(tags.len());
+            for (ti, t) in tags.iter().enumerate() {
+                m.entry(t.id.clone()).or_insert(ti);
+            }
+            m
+        });
+        if let Some(&ti) = by_id.get(id) {
             return ti;
         }
         self.register(id, None)
@@ -279,7 +293,7 @@ impl ScanEncoder {
     /// Adds a tag, configured or first seen in a scan (then written every
     /// scan, without deadband).
     fn register(&mut self, id: &Arc<TagId>, tag: Option<&Tag>) -> usize {
-        if let Some(&ti) = self.by_id.get(id) {
+        if let Some(&ti) = self.by_id.as_ref().and_then(|m| m.get(id)) {
             return ti;
         }
         let invalid = match check_tag(id, &self.site) {
@@ -295,11 +309,11 @@ impl ScanEncoder {
         let group = self.group(id);
         let at = self.keys.len();
         line::push_key(&mut self.keys, &id.name);
-        let deadband = tag.and_then(|t| t.deadband).map(|band| {
+        let deadband = tag.and_then(Tag::deadband).map(|band| {
             self.deadbands.push(Deadband {
                 band,
                 max_interval_ms: tag
-                    .and_then(|t| t.max_interval)
+                    .and_then(Tag::max_interval)
                     .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
                 last: None,
             });
@@ -316,7 +330,9 @@ impl ScanEncoder {
             invalid,
         });
         self.ranks_valid = false;
-        self.by_id.insert(id.clone(), ti);
+        if let Some(m) = &mut self.by_id {
+            m.insert(id.clone(), ti);
+        }
         ti
     }
 

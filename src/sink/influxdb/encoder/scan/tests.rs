@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::{ByteOrder, DataType, Table};
+use crate::config::{ByteOrder, DataType, Table, TagExtras};
 use crate::sample::ScanStatus;
 use crate::sink::influxdb::encoder::{encode_point, FieldValue, Point};
 use influxdb_line_protocol::parse_lines;
@@ -28,13 +28,14 @@ fn tag(
         count: 2,
         scale: 1.0,
         offset: 0.0,
-        unit: None,
-        deadband,
-        max_interval: max_interval_ms.map(Duration::from_millis),
-        min: None,
-        max: None,
+        extras: None,
         scan_every: 1,
     }
+    .with_extras(TagExtras {
+        deadband,
+        max_interval: max_interval_ms.map(Duration::from_millis),
+        ..Default::default()
+    })
 }
 
 fn plc(name: &str, tags: Vec<Tag>) -> Plc {
