@@ -7,15 +7,10 @@
 //! request much faster than many small ones, and the live rate is what
 //! the backlog must be replayed against. A write dropped half-way (crash,
 //! shutdown) acknowledged nothing, so every merged record is sent again.
-//!
-//! A sink with [`Sink::max_in_flight`] above 1 gets the next batch before
-//! the previous one is answered. Answers are taken in the order the writes
-//! went out, so the ack moves only over a prefix of done writes; a write
-//! not done drops the ones behind it, and all are sent again after it.
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{PipelineError, SharedSpool};
@@ -50,50 +45,32 @@ pub async fn sender_task<S: Sink>(
             stop.cancel();
         });
     }
-    let depth = sink.max_in_flight().max(1);
-    let sink = &sink;
-    let mut in_flight = FuturesOrdered::new();
-    // The last seq handed to a write in flight (0: none).
-    let mut sent = 0u64;
     loop {
         if stop.is_cancelled() {
             break;
         }
-        if in_flight.len() < depth {
-            let Some(next) =
-                persist("read", &stop, || spool.peek_many_after(name, sent, budget)).await?
-            else {
+        let Some(next) = persist("read", &stop, || spool.peek_many_for(name, budget)).await? else {
+            break;
+        };
+        health.sink_pending(name, !next.is_empty());
+        let Some(last) = next.last().map(|r| r.seq) else {
+            if drain.is_cancelled() {
                 break;
-            };
-            if let Some(last) = next.last().map(|r| r.seq) {
-                health.sink_pending(name, true);
-                let batch = merged(next);
-                in_flight.push_back(async move { (last, sink.write(last, &batch).await) });
-                sent = last;
-                continue;
             }
-            if in_flight.is_empty() {
-                health.sink_pending(name, false);
-                if drain.is_cancelled() {
-                    break;
-                }
-                tokio::select! {
-                    _ = appended.changed() => {}
-                    _ = drain.cancelled() => {}
-                }
-                continue;
+            tokio::select! {
+                _ = appended.changed() => {}
+                _ = drain.cancelled() => {}
             }
-        }
-        // Answers come in the order the writes went out, so the ack only
-        // ever moves over writes that are done and everything before them.
-        let (last, outcome) = tokio::select! {
+            continue;
+        };
+        let batch = merged(&next);
+        let outcome = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            Some(done) = in_flight.next() => done,
-            _ = appended.changed(), if in_flight.len() < depth => continue,
+            o = sink.write(last, &batch) => o,
         };
         if outcome.is_done() {
-            alarm.clear(sink);
+            alarm.clear(&sink);
             if persist("acknowledge", &stop, || spool.ack_for(name, last))
                 .await?
                 .is_none()
@@ -104,12 +81,7 @@ pub async fn sender_task<S: Sink>(
             health.sink_acked(name);
             continue;
         }
-        // Nothing after a batch that is not done may be acknowledged
-        // before it: the writes behind it are dropped, and sent again
-        // after it from the spool.
-        in_flight = FuturesOrdered::new();
-        sent = 0;
-        let wait = alarm.wait(sink, outcome);
+        let wait = alarm.wait(&sink, outcome);
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(wait) => {}
@@ -120,19 +92,19 @@ pub async fn sender_task<S: Sink>(
 
 /// The records' payloads as one batch, each ending in a newline so no two
 /// lines run together.
-fn merged(mut records: Vec<SpoolRecord>) -> Vec<u8> {
-    if records.len() == 1 {
-        return records.pop().map(|r| r.payload).unwrap_or_default();
+fn merged(records: &[SpoolRecord]) -> Cow<'_, [u8]> {
+    if let [one] = records {
+        return Cow::Borrowed(&one.payload);
     }
     let len = records.iter().map(|r| r.payload.len() + 1).sum();
     let mut out = Vec::with_capacity(len);
-    for r in &records {
+    for r in records {
         out.extend_from_slice(&r.payload);
         if !r.payload.ends_with(b"\n") {
             out.push(b'\n');
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Runs a spool operation until it succeeds or `stop` fires (`None`): a
@@ -208,6 +180,3 @@ impl Alarm {
         *self = Alarm::default();
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -134,18 +134,6 @@ impl SharedSpool {
             .await
     }
 
-    /// Like [`SharedSpool::peek_many_for`], after the records up to
-    /// `after` already in flight (see [`Spool::peek_many_after`]).
-    pub async fn peek_many_after(
-        &self,
-        sink: &'static str,
-        after: u64,
-        max_bytes: usize,
-    ) -> Result<Vec<SpoolRecord>, PipelineError> {
-        self.with(move |g| g.spool.peek_many_after(sink, after, max_bytes))
-            .await
-    }
-
     pub async fn ack_for(&self, sink: &'static str, seq: u64) -> Result<(), PipelineError> {
         self.with(move |g| g.spool.ack_for(sink, seq)).await
     }

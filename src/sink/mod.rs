@@ -74,14 +74,6 @@ pub trait Sink: Send + Sync + 'static {
         0
     }
 
-    /// Writes the sender may have in flight at once (at least 1). With
-    /// more, later batches are sent before earlier ones are answered, so
-    /// a sink saying more than 1 must store batches that arrive out of
-    /// order, or twice, as if they had come once and in order.
-    fn max_in_flight(&self) -> usize {
-        1
-    }
-
     /// Where to count written lines and refused requests for the
     /// `gateway_status` series; called once when a sender starts.
     fn report_to(&self, _health: &Arc<Health>) {}

@@ -63,34 +63,6 @@ impl Spool {
         let Some(first) = self.peek_for(sink)? else {
             return Ok(Vec::new());
         };
-        self.merge_on(sink, first, max_bytes)
-    }
-
-    /// Like [`Spool::peek_many_for`], from the first record after `after`
-    /// (or after the cursor, if that is further on): what a sink with
-    /// records in flight up to `after` sends next.
-    pub fn peek_many_after(
-        &mut self,
-        sink: &str,
-        after: u64,
-        max_bytes: usize,
-    ) -> Result<Vec<SpoolRecord>, SpoolError> {
-        if after <= self.cursor_of(sink)? {
-            return self.peek_many_for(sink, max_bytes);
-        }
-        let Some(first) = self.peek_ahead(sink, after)? else {
-            return Ok(Vec::new());
-        };
-        self.merge_on(sink, first, max_bytes)
-    }
-
-    /// `first` and the records after it, within `max_bytes` together.
-    fn merge_on(
-        &mut self,
-        sink: &str,
-        first: SpoolRecord,
-        max_bytes: usize,
-    ) -> Result<Vec<SpoolRecord>, SpoolError> {
         let mut room = max_bytes.saturating_sub(first.payload.len());
         let next = match self.after(sink, &first) {
             Some(next) if room > 0 => next,
@@ -567,43 +539,6 @@ mod tests {
     }
 
     #[test]
-    fn the_next_merge_while_one_is_in_flight() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path(), 64);
-        for n in 1..=9 {
-            s.append(&body(n)).unwrap();
-        }
-        let seqs = |v: Vec<SpoolRecord>| v.iter().map(|r| r.seq).collect::<Vec<_>>();
-        let three = 3 * body(1).len();
-        for sink in SINKS {
-            assert_eq!(
-                seqs(s.peek_many_after(sink, 0, three).unwrap()),
-                vec![1, 2, 3]
-            );
-            assert_eq!(
-                seqs(s.peek_many_after(sink, 3, three).unwrap()),
-                vec![4, 5, 6]
-            );
-            assert_eq!(seqs(s.peek_many_after(sink, 6, 1).unwrap()), vec![7]);
-            assert_eq!(
-                seqs(s.peek_many_after(sink, 9, three).unwrap()),
-                Vec::<u64>::new()
-            );
-        }
-        // Behind the cursor, `after` changes nothing.
-        s.ack_for("influxdb", 5).unwrap();
-        assert_eq!(
-            seqs(s.peek_many_after("influxdb", 2, three).unwrap()),
-            vec![6, 7, 8]
-        );
-        // The first merge failed: from the cursor again, whole.
-        assert_eq!(
-            seqs(s.peek_many_after("influxdb", 0, three).unwrap()),
-            vec![6, 7, 8]
-        );
-    }
-
-    #[test]
     fn an_unacknowledged_merge_is_handed_out_again_whole() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path(), 64);
@@ -734,17 +669,10 @@ mod tests {
             let take = |s: &mut Spool, i: usize, budget: usize, ack: bool,
                         acked: &mut [Vec<u64>; 2], shed: &std::collections::BTreeSet<u64>|
              -> Result<(), TestCaseError> {
-                let mut got = s.peek_many_for(SINKS[i], budget).unwrap();
-                // An odd budget sends a second merge before the first is
-                // answered, as a sender with two writes in flight does.
-                if let (1, Some(last)) = (budget % 2, got.last()) {
-                    let after = last.seq;
-                    got.extend(s.peek_many_after(SINKS[i], after, budget).unwrap());
-                }
+                let got = s.peek_many_for(SINKS[i], budget).unwrap();
                 let mut prev = acked[i].last().copied().unwrap_or(0);
                 let total: usize = got.iter().map(|r| r.payload.len()).sum();
-                let most = if budget % 2 == 1 { 2 * budget } else { budget };
-                prop_assert!(got.len() <= 2 || total <= most, "{} bytes over {}", total, most);
+                prop_assert!(got.len() <= 1 || total <= budget, "{} bytes over {}", total, budget);
                 for r in &got {
                     prop_assert_eq!(&r.payload, &body(r.seq));
                     prop_assert!(r.seq > prev, "seq {} after {}", r.seq, prev);

@@ -64,10 +64,6 @@ pub enum SetupError {
 /// (a 413 would split the write anyway).
 pub const MERGE_BYTES: usize = 4 << 20;
 
-/// Writes in flight at once: InfluxDB parses a request on one core, so a
-/// second one in flight keeps another core busy while a backlog drains.
-pub const IN_FLIGHT: usize = 2;
-
 /// Delivers `body` (newline-separated line protocol) with the default
 /// [`RetryPolicy`].
 pub async fn deliver(client: &InfluxClient, body: &[u8], cancel: &CancellationToken) -> Delivery {
@@ -108,12 +104,6 @@ impl Sink for InfluxClient {
 
     fn merge_budget(&self) -> usize {
         MERGE_BYTES
-    }
-
-    /// Points are stored by series and timestamp, whatever request
-    /// brought them and in whichever order, so two writes may overlap.
-    fn max_in_flight(&self) -> usize {
-        IN_FLIGHT
     }
 }
 
