@@ -1,5 +1,13 @@
 //! The sender task: hands spooled batches to a [`Sink`] in order and
 //! acknowledges each once the sink is done with it.
+//!
+//! While a backlog waits (after an outage), a sink with a
+//! [`Sink::merge_budget`] gets consecutive records merged into one write
+//! and one ack of the last covers them all: InfluxDB ingests one large
+//! request much faster than many small ones, and the live rate is what
+//! the backlog must be replayed against. A write dropped half-way (crash,
+//! shutdown) acknowledged nothing, so every merged record is sent again.
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::{PipelineError, SharedSpool};
 use crate::http::Health;
 use crate::sink::{Sink, SinkOutcome};
+use crate::spool::SpoolRecord;
 
 /// Delivers spooled batches in order. Stops when `cancel` fires and, after
 /// `drain` is signalled (the writer has spooled its last batch), once the
@@ -26,6 +35,7 @@ pub async fn sender_task<S: Sink>(
     let mut alarm = Alarm::default();
     let mut appended = spool.appended();
     let name = sink.name();
+    let budget = sink.merge_budget();
     // `stop` fires drain_grace after drain: the last chance to deliver.
     let stop = CancellationToken::new();
     {
@@ -40,11 +50,11 @@ pub async fn sender_task<S: Sink>(
         if stop.is_cancelled() {
             break;
         }
-        let Some(next) = persist("read", &stop, || spool.peek_for(name)).await? else {
+        let Some(next) = persist("read", &stop, || spool.peek_many_for(name, budget)).await? else {
             break;
         };
-        health.sink_pending(name, next.is_some());
-        let Some(record) = next else {
+        health.sink_pending(name, !next.is_empty());
+        let Some(last) = next.last().map(|r| r.seq) else {
             if drain.is_cancelled() {
                 break;
             }
@@ -54,14 +64,15 @@ pub async fn sender_task<S: Sink>(
             }
             continue;
         };
+        let batch = merged(&next);
         let outcome = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            o = sink.write(record.seq, &record.payload) => o,
+            o = sink.write(last, &batch) => o,
         };
         if outcome.is_done() {
             alarm.clear(&sink);
-            if persist("acknowledge", &stop, || spool.ack_for(name, record.seq))
+            if persist("acknowledge", &stop, || spool.ack_for(name, last))
                 .await?
                 .is_none()
             {
@@ -78,6 +89,23 @@ pub async fn sender_task<S: Sink>(
         }
     }
     Ok(())
+}
+
+/// The records' payloads as one batch, each ending in a newline so no two
+/// lines run together.
+fn merged(records: &[SpoolRecord]) -> Cow<'_, [u8]> {
+    if let [one] = records {
+        return Cow::Borrowed(&one.payload);
+    }
+    let len = records.iter().map(|r| r.payload.len() + 1).sum();
+    let mut out = Vec::with_capacity(len);
+    for r in records {
+        out.extend_from_slice(&r.payload);
+        if !r.payload.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Runs a spool operation until it succeeds or `stop` fires (`None`): a

@@ -122,6 +122,18 @@ impl SharedSpool {
         self.with(move |g| g.spool.peek_for(sink)).await
     }
 
+    /// The oldest records `sink` has not acknowledged, consecutive, the
+    /// first always and more while their payloads total at most
+    /// `max_bytes` (see [`Spool::peek_many_for`]).
+    pub async fn peek_many_for(
+        &self,
+        sink: &'static str,
+        max_bytes: usize,
+    ) -> Result<Vec<SpoolRecord>, PipelineError> {
+        self.with(move |g| g.spool.peek_many_for(sink, max_bytes))
+            .await
+    }
+
     pub async fn ack_for(&self, sink: &'static str, seq: u64) -> Result<(), PipelineError> {
         self.with(move |g| g.spool.ack_for(sink, seq)).await
     }

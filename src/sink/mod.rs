@@ -60,8 +60,19 @@ pub trait Sink: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// `seq` is the spool record's sequence number, unique for the
-    /// gateway's life: a sink that deduplicates resends keys on it.
+    /// gateway's life: a sink that deduplicates resends keys on it. For
+    /// records merged into one batch (see [`Sink::merge_budget`]) it is
+    /// the last one's.
     fn write(&self, seq: u64, batch: &[u8]) -> impl Future<Output = SinkOutcome> + Send;
+
+    /// While a backlog waits, consecutive spool records whose payloads
+    /// total at most this many bytes are merged into one `write` (0: one
+    /// record per write). Only a sink whose writes mean the same merged
+    /// or not may say more than 0: NATS keys deduplication on each
+    /// record's seq, InfluxDB stores points whatever request they came in.
+    fn merge_budget(&self) -> usize {
+        0
+    }
 
     /// Where to count written lines and refused requests for the
     /// `gateway_status` series; called once when a sender starts.

@@ -9,16 +9,35 @@
 //!
 //! This reader only reads. Damage it meets is skipped by scanning the
 //! segment; counting and reporting it is left to the main reader, which
-//! meets the same bytes when the slowest sink gets there.
+//! meets the same bytes when the slowest sink gets there (or when an ack
+//! moves the floor past them).
+//!
+//! [`Spool::peek_many_for`] hands a sink several consecutive records at
+//! once (a sink replaying a backlog merges them into one write): the first
+//! comes from wherever [`Spool::peek_for`] finds it, the rest are read on
+//! from just after it, and one ack of the last takes them all.
 use std::os::unix::fs::FileExt;
 
 use super::*;
 
-/// Where a sink ahead of the floor read last: the record it was handed.
+/// Where a sink read last: the (last) record it was handed.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct AheadPos {
     seg_first: u64,
     offset: u64,
+    /// That record's seq. The position serves only a sink wanting this
+    /// record or a later one: after a merged peek whose write failed, the
+    /// sink wants the first record again, which lies before it.
+    seq: u64,
+}
+
+/// What [`take_from`] took from one segment.
+#[derive(Debug, Default)]
+struct Taken {
+    /// Offset of the last record taken.
+    at: Option<u64>,
+    /// Stopped because the next record would not fit.
+    full: bool,
 }
 
 impl Spool {
@@ -29,6 +48,64 @@ impl Spool {
             return self.peek();
         }
         self.peek_ahead(sink, cursor)
+    }
+
+    /// The oldest records `sink` has not acknowledged, consecutive and in
+    /// seq order, left in place: the first always (empty only when nothing
+    /// is pending), then the next ones while all their payloads together
+    /// stay within `max_bytes`. [`Spool::ack_for`] of the last one takes
+    /// them all; without it, the same records come again.
+    pub fn peek_many_for(
+        &mut self,
+        sink: &str,
+        max_bytes: usize,
+    ) -> Result<Vec<SpoolRecord>, SpoolError> {
+        let Some(first) = self.peek_for(sink)? else {
+            return Ok(Vec::new());
+        };
+        let mut room = max_bytes.saturating_sub(first.payload.len());
+        let next = match self.after(sink, &first) {
+            Some(next) if room > 0 => next,
+            _ => return Ok(vec![first]),
+        };
+        let (mut i, mut from) = next;
+        let mut last = first.seq;
+        let mut out = vec![first];
+        let mut hint = None;
+        while i < self.segments.len() {
+            let seg = &self.segments[i];
+            let taken = take_from(seg, from, &mut last, &mut room, &mut out)?;
+            if let Some(offset) = taken.at {
+                hint = Some(AheadPos {
+                    seg_first: seg.first_seq,
+                    offset,
+                    seq: last,
+                });
+            }
+            if taken.full {
+                break;
+            }
+            (i, from) = (i + 1, 0);
+        }
+        if let Some(h) = hint {
+            self.ahead.insert(sink.to_string(), h);
+        }
+        Ok(out)
+    }
+
+    /// Segment index and offset just past `rec`, which `peek_for(sink)`
+    /// has just returned; `None` when its position is not known.
+    fn after(&self, sink: &str, rec: &SpoolRecord) -> Option<(usize, u64)> {
+        let len = record::encoded_len(rec.payload.len());
+        if let Some(h) = self.ahead.get(sink).filter(|h| h.seq == rec.seq) {
+            let i = self
+                .segments
+                .iter()
+                .position(|s| s.first_seq == h.seg_first)?;
+            return Some((i, h.offset + len));
+        }
+        let v = self.reader.verified.filter(|v| v.seq == rec.seq)?;
+        Some((0, v.next))
     }
 
     /// Acknowledges for `sink` every record up to and including `seq`.
@@ -85,13 +162,14 @@ impl Spool {
         for i in start..self.segments.len() {
             let seg = &self.segments[i];
             let from = match hint {
-                Some(h) if h.seg_first == seg.first_seq => h.offset,
+                Some(h) if h.seg_first == seg.first_seq && h.seq <= want => h.offset,
                 _ => 0,
             };
             if let Some((offset, record)) = read_from(seg, from, cursor)? {
                 let pos = AheadPos {
                     seg_first: seg.first_seq,
                     offset,
+                    seq: record.seq,
                 };
                 self.ahead.insert(sink.to_string(), pos);
                 return Ok(Some(record));
@@ -135,12 +213,100 @@ fn read_from(
     Ok(None)
 }
 
+/// Takes into `out` the good records of `seg` after `last`, reading on
+/// from `from`, while their payloads fit in `room`; moves `last` and
+/// `room` along. Damage makes it scan the whole segment.
+fn take_from(
+    seg: &Segment,
+    from: u64,
+    last: &mut u64,
+    room: &mut usize,
+    out: &mut Vec<SpoolRecord>,
+) -> Result<Taken, SpoolError> {
+    let mut taken = Taken::default();
+    if seg.last_seq.is_some_and(|l| l <= *last) {
+        return Ok(taken);
+    }
+    let file = segment::open_read(&seg.path)?;
+    let mut offset = from;
+    while offset < seg.size {
+        if let Some(end) = seg.skip_end(offset) {
+            offset = end;
+            continue;
+        }
+        let Some(h) = read_header(&file, seg, offset)? else {
+            return take_scanned(seg, last, room, out, taken);
+        };
+        if h.seq > *last && h.len as usize > *room {
+            taken.full = true;
+            return Ok(taken);
+        }
+        let Some(payload) = read_payload(&file, seg, offset, &h)? else {
+            return take_scanned(seg, last, room, out, taken);
+        };
+        if h.seq > *last {
+            *room -= payload.len();
+            *last = h.seq;
+            taken.at = Some(offset);
+            out.push(SpoolRecord {
+                seq: h.seq,
+                payload,
+            });
+        }
+        offset += h.record_len();
+    }
+    Ok(taken)
+}
+
+/// [`take_from`] past damage: the scanner finds the good records.
+fn take_scanned(
+    seg: &Segment,
+    last: &mut u64,
+    room: &mut usize,
+    out: &mut Vec<SpoolRecord>,
+    mut taken: Taken,
+) -> Result<Taken, SpoolError> {
+    let bytes = segment::read_all(&seg.path)?;
+    let scan = scan::scan(&bytes, Some(seg.first_seq));
+    let after = *last;
+    for pos in scan.records.iter().filter(|r| r.seq > after) {
+        let start = (pos.offset + record::HEADER_LEN as u64) as usize;
+        let end = (pos.offset + pos.len) as usize;
+        let payload = bytes.get(start..end).unwrap_or_default();
+        if payload.len() > *room {
+            taken.full = true;
+            break;
+        }
+        *room -= payload.len();
+        *last = pos.seq;
+        taken.at = Some(pos.offset);
+        out.push(SpoolRecord {
+            seq: pos.seq,
+            payload: payload.to_vec(),
+        });
+    }
+    Ok(taken)
+}
+
 /// The record at `offset` when it checks out; `None` when it does not.
 fn read_one(
     file: &File,
     seg: &Segment,
     offset: u64,
 ) -> Result<Option<(record::Header, Vec<u8>)>, SpoolError> {
+    let Some(h) = read_header(file, seg, offset)? else {
+        return Ok(None);
+    };
+    Ok(read_payload(file, seg, offset, &h)?.map(|p| (h, p)))
+}
+
+/// The header at `offset` when it decodes and its record fits in the
+/// segment; `None` when not.
+fn read_header(
+    file: &File,
+    seg: &Segment,
+    offset: u64,
+) -> Result<Option<record::Header>, SpoolError> {
     let available = seg.size.saturating_sub(offset);
     if available < record::HEADER_LEN as u64 {
         return Ok(None);
@@ -149,20 +315,24 @@ fn read_one(
     if !read_exact(file, seg, offset, &mut header)? {
         return Ok(None);
     }
-    let Ok(h) = record::decode_header(&header) else {
-        return Ok(None);
-    };
-    if h.record_len() > available {
-        return Ok(None);
+    match record::decode_header(&header) {
+        Ok(h) if h.record_len() <= available => Ok(Some(h)),
+        _ => Ok(None),
     }
+}
+
+/// The payload of the record `h` heads at `offset`, when it checks out.
+fn read_payload(
+    file: &File,
+    seg: &Segment,
+    offset: u64,
+    h: &record::Header,
+) -> Result<Option<Vec<u8>>, SpoolError> {
     let mut payload = vec![0u8; h.len as usize];
     if !read_exact(file, seg, offset + record::HEADER_LEN as u64, &mut payload)? {
         return Ok(None);
     }
-    if record::verify(&h, &payload).is_err() {
-        return Ok(None);
-    }
-    Ok(Some((h, payload)))
+    Ok(record::verify(h, &payload).is_ok().then_some(payload))
 }
 
 /// False when the file is shorter than the segment was: damage, not I/O.
@@ -319,10 +489,112 @@ mod tests {
         ));
     }
 
+    /// Takes everything `sink` has not acknowledged, `max_bytes` at a
+    /// time, acknowledging each merge by its last seq.
+    fn drain_many(s: &mut Spool, sink: &str, max_bytes: usize) -> Vec<Vec<u64>> {
+        let mut out = Vec::new();
+        loop {
+            let got = s.peek_many_for(sink, max_bytes).unwrap();
+            let Some(last) = got.last().map(|r| r.seq) else {
+                return out;
+            };
+            for r in &got {
+                assert_eq!(r.payload, body(r.seq), "payload of seq {}", r.seq);
+            }
+            s.ack_for(sink, last).unwrap();
+            out.push(got.iter().map(|r| r.seq).collect());
+        }
+    }
+
+    #[test]
+    fn many_records_at_once_within_the_budget_across_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path(), 64);
+        for n in 1..=12 {
+            s.append(&body(n)).unwrap();
+        }
+        let len = body(1).len();
+        // Three payloads fit; the fourth would not.
+        let merges = drain_many(&mut s, "influxdb", 3 * len + len - 1);
+        let want: Vec<Vec<u64>> = vec![
+            vec![1, 2, 3],
+            vec![4, 5, 6],
+            vec![7, 8, 9],
+            vec![10, 11, 12],
+        ];
+        assert_eq!(merges, want);
+        // A budget smaller than one record still hands out one at a time.
+        for want in [1, 2] {
+            let got = s.peek_many_for("nats", 1).unwrap();
+            assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![want]);
+            s.ack_for("nats", want).unwrap();
+        }
+        assert_eq!(s.stats().records, 10);
+        assert_eq!(
+            drain_many(&mut s, "nats", 1 << 20),
+            vec![(3..=12).collect::<Vec<_>>()]
+        );
+        assert_eq!(s.stats().records, 0);
+        assert_eq!(s.peek_many_for("nats", 1 << 20).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn an_unacknowledged_merge_is_handed_out_again_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path(), 64);
+        for n in 1..=8 {
+            s.append(&body(n)).unwrap();
+        }
+        // nats lags at 0, so influxdb reads ahead of the floor.
+        s.ack_for("influxdb", 2).unwrap();
+        let seqs = |v: Vec<SpoolRecord>| v.iter().map(|r| r.seq).collect::<Vec<_>>();
+        let first = seqs(s.peek_many_for("influxdb", 1 << 20).unwrap());
+        assert_eq!(first, vec![3, 4, 5, 6, 7, 8]);
+        // The write failed: the same records again, from the first.
+        assert_eq!(seqs(s.peek_many_for("influxdb", 1 << 20).unwrap()), first);
+        assert_eq!(
+            seqs(s.peek_for("influxdb").unwrap().into_iter().collect()),
+            vec![3]
+        );
+        s.ack_for("influxdb", 8).unwrap();
+        s.append(&body(9)).unwrap();
+        assert_eq!(seqs(s.peek_many_for("influxdb", 1 << 20).unwrap()), vec![9]);
+        // The floor sink the same way, through the main reader.
+        let all = seqs(s.peek_many_for("nats", 1 << 20).unwrap());
+        assert_eq!(all, (1..=9).collect::<Vec<_>>());
+        assert_eq!(seqs(s.peek_many_for("nats", 1 << 20).unwrap()), all);
+        s.ack_for("nats", 4).unwrap();
+        assert_eq!(
+            seqs(s.peek_many_for("nats", 1 << 20).unwrap()),
+            vec![5, 6, 7, 8, 9]
+        );
+    }
+
+    #[test]
+    fn a_merge_skips_a_damaged_record_without_losing_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path(), 1 << 20);
+        for n in 1..=6 {
+            s.append(&body(n)).unwrap();
+        }
+        let path = s.segments[0].path.clone();
+        let mut bytes = fs::read(&path).unwrap();
+        let rec = record::encoded_len(body(1).len()) as usize;
+        bytes[3 * rec + record::HEADER_LEN + 1] ^= 0xff;
+        fs::write(&path, bytes).unwrap();
+        for sink in SINKS {
+            assert_eq!(drain_many(&mut s, sink, 1 << 20), vec![vec![1, 2, 3, 5, 6]]);
+        }
+        assert_eq!(s.stats().records, 0);
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Append,
         Take(usize),
+        /// Peek up to this many bytes for a sink, acknowledge or not.
+        TakeMany(usize, usize, bool),
+        Shed,
         Reopen,
     }
 
@@ -330,6 +602,16 @@ mod tests {
         prop_oneof![
             3 => Just(Op::Append),
             3 => (0..2usize).prop_map(Op::Take),
+            1 => Just(Op::Reopen),
+        ]
+    }
+
+    fn op_many() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => Just(Op::Append),
+            4 => (0..2usize, 0..60usize, prop::bool::weighted(0.8))
+                .prop_map(|(i, b, ack)| Op::TakeMany(i, b, ack)),
+            1 => Just(Op::Shed),
             1 => Just(Op::Reopen),
         ]
     }
@@ -361,6 +643,7 @@ mod tests {
                         drop(s);
                         s = open(dir.path(), 90);
                     }
+                    Op::TakeMany(..) | Op::Shed => unreachable!("not generated here"),
                 }
                 let slowest = seen.iter().map(Vec::len).min().unwrap_or(0) as u64;
                 prop_assert_eq!(s.stats().records, next - 1 - slowest);
@@ -368,6 +651,73 @@ mod tests {
             for (i, sink) in SINKS.iter().enumerate() {
                 seen[i].extend(drain_for(&mut s, sink));
                 prop_assert_eq!(&seen[i], &(1..next).collect::<Vec<_>>());
+            }
+        }
+
+        /// Two sinks taking merges of any size at their own pace, some
+        /// never acknowledged (a failed write), with shedding and reopens
+        /// in between: each merge is consecutive (only shed records
+        /// between), within its budget, and every record not shed is
+        /// acknowledged once, in order.
+        #[test]
+        fn merges_hand_every_record_once_in_order(ops in prop::collection::vec(op_many(), 1..80)) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut s = open(dir.path(), 90);
+            let mut next = 1u64;
+            let mut shed = std::collections::BTreeSet::new();
+            let mut acked: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+            let take = |s: &mut Spool, i: usize, budget: usize, ack: bool,
+                        acked: &mut [Vec<u64>; 2], shed: &std::collections::BTreeSet<u64>|
+             -> Result<(), TestCaseError> {
+                let got = s.peek_many_for(SINKS[i], budget).unwrap();
+                let mut prev = acked[i].last().copied().unwrap_or(0);
+                let total: usize = got.iter().map(|r| r.payload.len()).sum();
+                prop_assert!(got.len() <= 1 || total <= budget, "{} bytes over {}", total, budget);
+                for r in &got {
+                    prop_assert_eq!(&r.payload, &body(r.seq));
+                    prop_assert!(r.seq > prev, "seq {} after {}", r.seq, prev);
+                    prop_assert!((prev + 1..r.seq).all(|q| shed.contains(&q)),
+                        "records between {} and {} skipped", prev, r.seq);
+                    prev = r.seq;
+                }
+                if let (true, Some(last)) = (ack, got.last()) {
+                    s.ack_for(SINKS[i], last.seq).unwrap();
+                    acked[i].extend(got.iter().map(|r| r.seq));
+                }
+                Ok(())
+            };
+            for o in ops {
+                match o {
+                    Op::Append => {
+                        prop_assert_eq!(s.append(&body(next)).unwrap(), next);
+                        next += 1;
+                    }
+                    Op::TakeMany(i, budget, ack) => take(&mut s, i, budget, ack, &mut acked, &shed)?,
+                    Op::Shed => {
+                        let range = s.segments.front().map(|f| (f.first_seq, f.last_seq));
+                        if s.shed_oldest().unwrap().is_some() {
+                            if let Some((first, Some(last))) = range {
+                                shed.extend(first..=last);
+                            }
+                        }
+                    }
+                    Op::Reopen => {
+                        drop(s);
+                        s = open(dir.path(), 90);
+                    }
+                    Op::Take(_) => unreachable!("not generated here"),
+                }
+            }
+            for i in 0..SINKS.len() {
+                while s.pending_for(SINKS[i]).unwrap() > 0 {
+                    let before = acked[i].len();
+                    take(&mut s, i, 40, true, &mut acked, &shed)?;
+                    if acked[i].len() == before {
+                        break;
+                    }
+                }
+                let want: Vec<u64> = (1..next).filter(|q| !shed.contains(q) || acked[i].contains(q)).collect();
+                prop_assert_eq!(&acked[i], &want);
             }
         }
     }

@@ -3,7 +3,8 @@
 //! towards PLCs, plant-clock jumps, backing off from a dead PLC, one
 //! silent register range isolated from the rest of its PLC, a spool
 //! filesystem that fills up, reloads, panicking pollers, and a poller
-//! running over a transport of the test's own.
+//! running over a transport of the test's own, and a backlog replayed in
+//! merged writes.
 //!
 //! Every test starts its own servers on free loopback ports. The checks are
 //! structural (every scan present, no hole longer than 1.5 scan periods,
@@ -15,6 +16,7 @@ mod crash;
 mod demotion;
 mod disk_full;
 mod influx_outage;
+mod merged_replay;
 pub mod peer;
 mod read_only;
 mod reload;
