@@ -5,7 +5,7 @@
 use tokio_modbus::client::{Client, Context};
 use tokio_modbus::{Request, Response};
 
-use super::{BoxFuture, Connection, Exception, LinkError, ReadResult};
+use super::{BoxFuture, Call, Exception, LinkError, ReadResult};
 use crate::config::Table;
 
 pub struct ContextConnection {
@@ -15,26 +15,6 @@ pub struct ContextConnection {
 impl ContextConnection {
     pub fn new(ctx: Context) -> ContextConnection {
         ContextConnection { ctx }
-    }
-
-    /// The crate's `Reader` helpers debug-assert the answer's length (a
-    /// hostile or broken PLC panics the poller in a debug build); the plain
-    /// request/response call leaves every check to the link.
-    async fn read<T>(
-        &mut self,
-        table: Table,
-        request: Request<'static>,
-        pick: fn(Response) -> Result<T, Response>,
-    ) -> ReadResult<T> {
-        let response = match self.ctx.call(request).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(exception)) => return Ok(Err(Exception(u8::from(exception)))),
-            Err(tokio_modbus::Error::Transport(e)) => return Err(LinkError::Io(e)),
-            Err(tokio_modbus::Error::Protocol(e)) => {
-                return Err(LinkError::Protocol(e.to_string()))
-            }
-        };
-        answer(table, response, pick).map(Ok)
     }
 }
 
@@ -81,36 +61,19 @@ pub(super) fn input_registers(r: Response) -> Result<Vec<u16>, Response> {
     }
 }
 
-impl Connection for ContextConnection {
-    fn read_coils(&mut self, start: u16, count: u16) -> BoxFuture<'_, ReadResult<Vec<bool>>> {
-        Box::pin(self.read(Table::Coil, Request::ReadCoils(start, count), coils))
-    }
-
-    fn read_discrete_inputs(
-        &mut self,
-        start: u16,
-        count: u16,
-    ) -> BoxFuture<'_, ReadResult<Vec<bool>>> {
-        let request = Request::ReadDiscreteInputs(start, count);
-        Box::pin(self.read(Table::Discrete, request, discrete_inputs))
-    }
-
-    fn read_holding_registers(
-        &mut self,
-        start: u16,
-        count: u16,
-    ) -> BoxFuture<'_, ReadResult<Vec<u16>>> {
-        let request = Request::ReadHoldingRegisters(start, count);
-        Box::pin(self.read(Table::Holding, request, holding_registers))
-    }
-
-    fn read_input_registers(
-        &mut self,
-        start: u16,
-        count: u16,
-    ) -> BoxFuture<'_, ReadResult<Vec<u16>>> {
-        let request = Request::ReadInputRegisters(start, count);
-        Box::pin(self.read(Table::Input, request, input_registers))
+impl Call for ContextConnection {
+    /// The crate's `Reader` helpers debug-assert the answer's length (a
+    /// hostile or broken PLC panics the poller in a debug build); the plain
+    /// request/response call leaves every check to the link.
+    fn call(&mut self, request: Request<'static>) -> BoxFuture<'_, ReadResult<Response>> {
+        Box::pin(async move {
+            match self.ctx.call(request).await {
+                Ok(Ok(response)) => Ok(Ok(response)),
+                Ok(Err(exception)) => Ok(Err(Exception(u8::from(exception)))),
+                Err(tokio_modbus::Error::Transport(e)) => Err(LinkError::Io(e)),
+                Err(tokio_modbus::Error::Protocol(e)) => Err(LinkError::Protocol(e.to_string())),
+            }
+        })
     }
 }
 

@@ -21,10 +21,9 @@ use tokio_modbus::client::{Client, Context};
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{Request, Response, Slave};
 
-use super::context::{answer, coils, discrete_inputs, holding_registers, input_registers};
 use super::rtu::{Opener, Received};
-use super::{BoxFuture, Connection, Exception, LinkError, ReadResult, Transport};
-use crate::config::{LinkKind, Plc, Table};
+use super::{BoxFuture, Call, Connection, Exception, LinkError, ReadResult, Transport};
+use crate::config::{LinkKind, Plc};
 
 /// Requests waiting for a line; pollers wait on their own schedule, so a
 /// short queue is plenty (one request per PLC at a time).
@@ -216,60 +215,20 @@ struct LineConnection {
     timeout: Duration,
 }
 
-impl LineConnection {
-    async fn read<T>(
-        &self,
-        table: Table,
-        request: Request<'static>,
-        pick: fn(Response) -> Result<T, Response>,
-    ) -> ReadResult<T> {
-        let (reply, answered) = oneshot::channel();
-        let job = Job {
-            unit: self.unit,
-            request,
-            timeout: self.timeout,
-            reply,
-        };
-        let gone = || LinkError::Protocol("the line task has ended".into());
-        self.line.jobs.send(job).await.map_err(|_| gone())?;
-        match answered.await.map_err(|_| gone())? {
-            Ok(Ok(response)) => answer(table, response, pick).map(Ok),
-            Ok(Err(exception)) => Ok(Err(exception)),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-impl Connection for LineConnection {
-    fn read_coils(&mut self, start: u16, count: u16) -> BoxFuture<'_, ReadResult<Vec<bool>>> {
-        Box::pin(self.read(Table::Coil, Request::ReadCoils(start, count), coils))
-    }
-
-    fn read_discrete_inputs(
-        &mut self,
-        start: u16,
-        count: u16,
-    ) -> BoxFuture<'_, ReadResult<Vec<bool>>> {
-        let request = Request::ReadDiscreteInputs(start, count);
-        Box::pin(self.read(Table::Discrete, request, discrete_inputs))
-    }
-
-    fn read_holding_registers(
-        &mut self,
-        start: u16,
-        count: u16,
-    ) -> BoxFuture<'_, ReadResult<Vec<u16>>> {
-        let request = Request::ReadHoldingRegisters(start, count);
-        Box::pin(self.read(Table::Holding, request, holding_registers))
-    }
-
-    fn read_input_registers(
-        &mut self,
-        start: u16,
-        count: u16,
-    ) -> BoxFuture<'_, ReadResult<Vec<u16>>> {
-        let request = Request::ReadInputRegisters(start, count);
-        Box::pin(self.read(Table::Input, request, input_registers))
+impl Call for LineConnection {
+    fn call(&mut self, request: Request<'static>) -> BoxFuture<'_, ReadResult<Response>> {
+        Box::pin(async move {
+            let (reply, answered) = oneshot::channel();
+            let job = Job {
+                unit: self.unit,
+                request,
+                timeout: self.timeout,
+                reply,
+            };
+            let gone = || LinkError::Protocol("the line task has ended".into());
+            self.line.jobs.send(job).await.map_err(|_| gone())?;
+            answered.await.map_err(|_| gone())?
+        })
     }
 
     fn bounds_itself(&self) -> bool {

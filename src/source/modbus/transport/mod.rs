@@ -37,7 +37,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::config::Plc;
+use tokio_modbus::{Request, Response};
+
+use crate::config::{Plc, Table};
+use context::{answer, coils, discrete_inputs, holding_registers, input_registers};
 
 mod context;
 mod line;
@@ -120,6 +123,70 @@ pub trait Connection: Send {
     fn bounds_itself(&self) -> bool {
         false
     }
+}
+
+/// What a connection does for every read: send one request, get its
+/// answer or exception. The four typed reads of [`Connection`] are built
+/// on it once, for every transport.
+pub(super) trait Call: Send {
+    fn call(&mut self, request: Request<'static>) -> BoxFuture<'_, ReadResult<Response>>;
+
+    /// See [`Connection::bounds_itself`].
+    fn bounds_itself(&self) -> bool {
+        false
+    }
+}
+
+impl<C: Call> Connection for C {
+    fn read_coils(&mut self, start: u16, count: u16) -> BoxFuture<'_, ReadResult<Vec<bool>>> {
+        typed(self, Table::Coil, Request::ReadCoils(start, count), coils)
+    }
+
+    fn read_discrete_inputs(
+        &mut self,
+        start: u16,
+        count: u16,
+    ) -> BoxFuture<'_, ReadResult<Vec<bool>>> {
+        let request = Request::ReadDiscreteInputs(start, count);
+        typed(self, Table::Discrete, request, discrete_inputs)
+    }
+
+    fn read_holding_registers(
+        &mut self,
+        start: u16,
+        count: u16,
+    ) -> BoxFuture<'_, ReadResult<Vec<u16>>> {
+        let request = Request::ReadHoldingRegisters(start, count);
+        typed(self, Table::Holding, request, holding_registers)
+    }
+
+    fn read_input_registers(
+        &mut self,
+        start: u16,
+        count: u16,
+    ) -> BoxFuture<'_, ReadResult<Vec<u16>>> {
+        let request = Request::ReadInputRegisters(start, count);
+        typed(self, Table::Input, request, input_registers)
+    }
+
+    fn bounds_itself(&self) -> bool {
+        Call::bounds_itself(self)
+    }
+}
+
+/// One read through `conn`, its answer checked against the table asked.
+fn typed<'a, C: Call, T: 'a>(
+    conn: &'a mut C,
+    table: Table,
+    request: Request<'static>,
+    pick: fn(Response) -> Result<T, Response>,
+) -> BoxFuture<'a, ReadResult<T>> {
+    Box::pin(async move {
+        match conn.call(request).await? {
+            Ok(response) => answer(table, response, pick).map(Ok),
+            Err(exception) => Ok(Err(exception)),
+        }
+    })
 }
 
 /// The transport a PLC's settings ask for, on a line of its own. Pollers
