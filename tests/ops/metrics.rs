@@ -289,7 +289,18 @@ async fn metrics_and_healthz_report_the_gateway_and_a_lost_plc() {
     let health = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     let body: serde_json::Value = serde_json::from_str(&health.text().await.unwrap()).unwrap();
-    assert_eq!(body, serde_json::json!({ "healthy": true, "reasons": [] }));
+    assert_eq!(body["healthy"], serde_json::json!(true), "{body}");
+    assert_eq!(body["reasons"], serde_json::json!([]), "{body}");
+    // Only the configured sink, acknowledged moments ago, nothing waiting.
+    let sinks = body["sinks"].as_object().expect("sinks in /healthz");
+    assert_eq!(sinks.keys().collect::<Vec<_>>(), ["influxdb"], "{body}");
+    assert!(
+        body["sinks"]["influxdb"]["last_ack_s"]
+            .as_f64()
+            .is_some_and(|s| s < 10.0),
+        "{body}"
+    );
+    assert!(body["sinks"]["influxdb"]["waiting_s"].is_null(), "{body}");
 
     // The plant goes away: after 10 s without an answer (three scans, at
     // least 10 s) every PLC is reported, and the status is 503.
