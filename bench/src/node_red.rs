@@ -478,7 +478,10 @@ table = "holding"
 address = 0
 type = "u16"
 "#;
-        let dir = std::env::temp_dir().join(format!("nr-flow-test-{}", std::process::id()));
+        // Tests run in parallel threads of one process: a directory each.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("nr-flow-test-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("g.toml");
         std::fs::write(&path, text).unwrap();
