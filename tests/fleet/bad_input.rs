@@ -4,7 +4,6 @@
 //! acked and counted by the relay, which goes on.
 use std::time::Duration;
 
-use async_nats::jetstream::stream;
 use plantgw::config::{Nats, NatsAuth, NatsConn, RelayNats, RelaySettings, Secret};
 use plantgw::sink::nats::NatsSink;
 use plantgw::sink::{Sink, SinkOutcome};
@@ -93,23 +92,8 @@ async fn relay_acks_and_counts_foreign_and_refused_messages_and_goes_on() {
     let influx = InfluxD::start();
     let cluster = NatsCluster::start(1);
     let js = cluster.jetstream().await;
-    js.create_stream(stream::Config {
-        name: "PLANT".into(),
-        subjects: vec!["plant.>".into()],
-        ..Default::default()
-    })
-    .await
-    .expect("create stream");
-    let q = plantgw::sink::influxdb::query::QueryClient::new(&v1_settings(
-        &influx.url,
-        "central",
-        None,
-    ))
-    .expect("query client")
-    .with_database("central");
-    q.query("CREATE DATABASE central")
-        .await
-        .expect("create database");
+    super::plant_stream(&js).await;
+    let q = super::database(&influx.url, "central").await;
 
     let publish = |id: Option<&str>, body: &'static [u8]| {
         let js = js.clone();

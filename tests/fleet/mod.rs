@@ -17,6 +17,10 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 
+use plantgw::sink::influxdb::query::QueryClient;
+
+use crate::common::eventually;
+use crate::common::influx::v1_settings;
 use crate::common::nats::NatsCluster;
 
 /// The `[nats]` section of a gateway publishing to `cluster`.
@@ -95,3 +99,39 @@ pub fn status_ts_in(payloads: impl Iterator<Item = String>, plc: &str) -> Vec<i6
 }
 
 pub const SETTLE: Duration = Duration::from_secs(3);
+
+/// A query client on database `db` of the influxd at `url`, the database
+/// created.
+pub async fn database(url: &str, db: &str) -> QueryClient {
+    let q = QueryClient::new(&v1_settings(url, db, None))
+        .expect("query client")
+        .with_database(db);
+    q.query(&format!("CREATE DATABASE {db}"))
+        .await
+        .expect("create database");
+    q
+}
+
+/// The fleet's stream `PLANT` on `plant.>`, made by the test (one replica).
+pub async fn plant_stream(js: &jetstream::Context) {
+    js.create_stream(jetstream::stream::Config {
+        name: "PLANT".into(),
+        subjects: vec!["plant.>".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("create stream");
+}
+
+/// Waits until the durable `historian` has nothing pending or unacked.
+pub async fn drained(js: &jetstream::Context, within: Duration) {
+    eventually(within, "the durable consumer drained", || {
+        let js = js.clone();
+        async move {
+            let s = js.get_stream("PLANT").await.ok()?;
+            let info = s.consumer_info("historian").await.ok()?;
+            (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
+        }
+    })
+    .await;
+}

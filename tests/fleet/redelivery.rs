@@ -4,11 +4,10 @@
 //! each point once.
 use std::time::Duration;
 
-use async_nats::jetstream::stream;
 use serde_json::Value;
 
 use super::procs::Proc;
-use crate::common::influx::{v1_settings, InfluxD};
+use crate::common::influx::InfluxD;
 use crate::common::nats::NatsCluster;
 use crate::common::{eventually, free_port};
 use crate::reliability::metric;
@@ -32,23 +31,8 @@ async fn a_relay_killed_before_its_acks_gets_its_fetch_redelivered_to_another() 
     let influx = InfluxD::start();
     let cluster = NatsCluster::start(1);
     let js = cluster.jetstream().await;
-    js.create_stream(stream::Config {
-        name: "PLANT".into(),
-        subjects: vec!["plant.>".into()],
-        ..Default::default()
-    })
-    .await
-    .expect("create stream");
-    let q = plantgw::sink::influxdb::query::QueryClient::new(&v1_settings(
-        &influx.url,
-        "central",
-        None,
-    ))
-    .expect("query client")
-    .with_database("central");
-    q.query("CREATE DATABASE central")
-        .await
-        .expect("create database");
+    super::plant_stream(&js).await;
+    let q = super::database(&influx.url, "central").await;
     for i in 1..=MESSAGES {
         let mut h = async_nats::HeaderMap::new();
         h.insert(

@@ -8,26 +8,16 @@ use plantgw::sink::influxdb::query::QueryClient;
 use serde_json::Value;
 
 use super::procs::Proc;
-use super::{nats_section, seqs_by_gateway, stream_messages};
-use crate::common::influx::{v1_settings, InfluxD};
+use super::{database, nats_section, seqs_by_gateway, stream_messages};
+use crate::common::free_port;
+use crate::common::influx::InfluxD;
 use crate::common::nats::NatsCluster;
-use crate::common::{eventually, free_port};
 use crate::reliability::peer::{Mode, ScriptedPlc};
 use crate::reliability::{holes, metric, tags};
 
 const SITES: [&str; 2] = ["alpha", "beta"];
 const TAGS: u16 = 20;
 const SCAN_MS: i64 = 200;
-
-async fn database(url: &str, db: &str) -> QueryClient {
-    let q = QueryClient::new(&v1_settings(url, db, None))
-        .expect("query client")
-        .with_database(db);
-    q.query(&format!("CREATE DATABASE {db}"))
-        .await
-        .expect("create database");
-    q
-}
 
 fn gateway_toml(site: &str, influx: &str, dir: &Path, plc: &str, http: u16, nats: &str) -> String {
     format!(
@@ -173,19 +163,7 @@ async fn two_sites_reach_the_central_influxdb_exactly_once_through_kills() {
     // by r1 after ack_wait.
     let js = cluster.jetstream().await;
     let drained = Instant::now();
-    eventually(
-        Duration::from_secs(40),
-        "the durable consumer drained",
-        || {
-            let js = js.clone();
-            async move {
-                let s = js.get_stream("PLANT").await.ok()?;
-                let info = s.consumer_info("historian").await.ok()?;
-                (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
-            }
-        },
-    )
-    .await;
+    super::drained(&js, Duration::from_secs(40)).await;
     let drain_s = drained.elapsed().as_secs_f64();
     let acked = metric(&relay_metrics[1], "plantgw_relay_acked_total")
         .await
