@@ -6,32 +6,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::peers::{gateway_config, Pty, RtuUnits};
-use crate::common::influx::{plant_database, InfluxD};
+use super::peers::{rtu_u16_plc, write_gateway, Pty, RtuUnits};
+use crate::common::influx::InfluxD;
 
 fn plc(name: &str, unit: u8, device: &std::path::Path) -> String {
-    format!(
-        r#"
-[[plc]]
-name = "{name}"
-area = "lab"
-transport = "rtu"
-device = "{}"
-baud = 19200
-parity = "N"
-unit_id = {unit}
-scan_ms = 300
-timeout_ms = 200
-
-[[plc.tag]]
-name = "u16"
-equipment = "{name}_dev"
-table = "holding"
-address = 0
-type = "u16"
-"#,
-        device.display()
-    )
+    rtu_u16_plc(name, unit, device, 300, 200)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,11 +19,10 @@ async fn broken_frames_and_a_missing_device_get_codes_and_spare_the_healthy_unit
     let _units = RtuUnits::serial(&pty.bus_end, "1,2:crc,3:foreign,4:garbage,6:busy");
     let influx = InfluxD::start();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gw.toml");
     let missing = dir.path().join("ttyUSB9");
-    let text = gateway_config(
+    let (path, query) = write_gateway(
+        dir.path(),
         &influx.url,
-        &dir.path().join("spool"),
         &[
             plc("healthy", 1, &pty.gateway_end),
             plc("bad_crc", 2, &pty.gateway_end),
@@ -53,10 +31,8 @@ async fn broken_frames_and_a_missing_device_get_codes_and_spare_the_healthy_unit
             plc("unplugged", 1, &missing),
             plc("busy", 6, &pty.gateway_end),
         ],
-    );
-    std::fs::write(&path, text).unwrap();
-    let settings = plantgw::config::load(&path).unwrap();
-    let query = plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
+    )
+    .await;
     let gw = crate::gateway::Running::start(&path, &[("RUST_LOG", "info")]);
 
     let code = |plc: &'static str| {

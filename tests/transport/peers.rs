@@ -7,7 +7,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+use plantgw::app::{self, RunOptions};
+use plantgw::sink::influxdb::query::QueryClient;
+use tokio_util::sync::CancellationToken;
+
 use crate::common;
+use crate::common::influx::plant_database;
 
 /// Two ptys joined by socat: what one end writes the other reads, like the
 /// two ends of a serial cable. A Linux pty refuses parity settings, so the
@@ -156,4 +161,77 @@ listen = ""
         s.push_str(p);
     }
     s
+}
+
+/// One RTU unit with a single `u16` tag at holding register 0, on serial
+/// `device`: the PLC of the shared-line tests.
+pub fn rtu_u16_plc(name: &str, unit: u8, device: &Path, scan_ms: i64, timeout_ms: u64) -> String {
+    format!(
+        r#"
+[[plc]]
+name = "{name}"
+area = "lab"
+transport = "rtu"
+device = "{}"
+baud = 19200
+parity = "N"
+unit_id = {unit}
+scan_ms = {scan_ms}
+timeout_ms = {timeout_ms}
+
+[[plc.tag]]
+name = "u16"
+equipment = "{name}_dev"
+table = "holding"
+address = 0
+type = "u16"
+"#,
+        device.display()
+    )
+}
+
+/// Writes [`gateway_config`] with `plcs` to `dir/gw.toml` (spool in
+/// `dir/spool`) and creates its database: the file and a client on it.
+pub async fn write_gateway(
+    dir: &Path,
+    influx_url: &str,
+    plcs: &[String],
+) -> (PathBuf, QueryClient) {
+    let path = dir.join("gw.toml");
+    let text = gateway_config(influx_url, &dir.join("spool"), plcs);
+    std::fs::write(&path, text).unwrap();
+    let settings = plantgw::config::load(&path).unwrap();
+    let query = plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
+    (path, query)
+}
+
+/// The gateway of a config file, run in this process on the wall clock.
+pub struct InProcess {
+    gw: app::Running,
+    cancel: CancellationToken,
+}
+
+impl InProcess {
+    pub async fn start(path: &Path) -> InProcess {
+        let settings = plantgw::config::load(path).unwrap();
+        let cancel = CancellationToken::new();
+        let gw = app::start(
+            settings,
+            plantsim::clock::PlantClock::wall(),
+            cancel.clone(),
+            RunOptions::default(),
+        )
+        .await
+        .unwrap();
+        InProcess { gw, cancel }
+    }
+
+    /// Stops it and waits (at most 30 s) for a clean end.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.gw.wait())
+            .await
+            .expect("the gateway stops within 30 s")
+            .expect("the gateway ends cleanly");
+    }
 }

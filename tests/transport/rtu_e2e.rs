@@ -3,12 +3,10 @@
 //! exactly.
 use std::time::Duration;
 
-use plantgw::app::{self, RunOptions};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
-use super::peers::{gateway_config, Pty, RtuUnits};
-use crate::common::influx::{plant_database, InfluxD, Query};
+use super::peers::{write_gateway, InProcess, Pty, RtuUnits};
+use crate::common::influx::{InfluxD, Query};
 use crate::gateway::pymodbus_e2e::{tag_tables, tags};
 
 /// A `[[plc]]` named `name` for unit `unit`, reached by `link` (transport
@@ -68,19 +66,12 @@ async fn rtu_on_a_serial_line_lands_in_influxdb_exactly() {
     let _units = RtuUnits::serial(&pty.bus_end, "5");
     let influx = InfluxD::start();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gw.toml");
     let link = format!(
         "transport = \"rtu\"\ndevice = \"{}\"\nbaud = 19200\nparity = \"N\"\ndata_bits = 8\nstop_bits = 1",
         pty.gateway_end.display()
     );
-    let text = gateway_config(
-        &influx.url,
-        &dir.path().join("spool"),
-        &[plc("meter", 5, &link, 500)],
-    );
-    std::fs::write(&path, text).unwrap();
-    let settings = plantgw::config::load(&path).unwrap();
-    let query = plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
+    let (path, query) =
+        write_gateway(dir.path(), &influx.url, &[plc("meter", 5, &link, 500)]).await;
     let check = crate::common::plantgw_check(false, &path);
     assert!(
         check.contains(&format!(
@@ -107,20 +98,19 @@ async fn rtu_over_tcp_units_share_one_connection() {
     let units = RtuUnits::rtu_over_tcp("1,2");
     let influx = InfluxD::start();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gw.toml");
     let link = format!(
         "transport = \"rtu_over_tcp\"\naddress = \"127.0.0.1:{}\"",
         units.port
     );
-    let text = gateway_config(
+    let (path, query) = write_gateway(
+        dir.path(),
         &influx.url,
-        &dir.path().join("spool"),
         &[
             plc("dosing_a", 1, &link, 300),
             plc("dosing_b", 2, &link, 300),
         ],
-    );
-    std::fs::write(&path, text).unwrap();
+    )
+    .await;
     let check = crate::common::plantgw_check(false, &path);
     assert!(
         check.contains(&format!(
@@ -129,17 +119,7 @@ async fn rtu_over_tcp_units_share_one_connection() {
         )),
         "check does not show the shared line:\n{check}"
     );
-    let settings = plantgw::config::load(&path).unwrap();
-    let query = plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
-    let cancel = CancellationToken::new();
-    let gw = app::start(
-        settings,
-        plantsim::clock::PlantClock::wall(),
-        cancel.clone(),
-        RunOptions::default(),
-    )
-    .await
-    .unwrap();
+    let gw = InProcess::start(&path).await;
     assert_exact(&query, "dosing_a", 1).await;
     assert_exact(&query, "dosing_b", 2).await;
     // Several scans of both, each with its own good plc_status.
@@ -162,9 +142,5 @@ async fn rtu_over_tcp_units_share_one_connection() {
         1,
         "the gateway saw more than one TCP connection for two units on one line"
     );
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(30), gw.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    gw.stop().await;
 }

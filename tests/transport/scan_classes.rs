@@ -2,11 +2,8 @@
 //! written) only in its own scans, on its own request.
 use std::time::Duration;
 
-use plantgw::app::{self, RunOptions};
-use tokio_util::sync::CancellationToken;
-
-use super::peers::gateway_config;
-use crate::common::influx::{plant_database, InfluxD};
+use super::peers::{write_gateway, InProcess};
+use crate::common::influx::InfluxD;
 use crate::common::pymodbus::PymodbusPlc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -14,10 +11,9 @@ async fn a_slow_scan_class_is_read_once_in_five_scans() {
     let plc = PymodbusPlc::start();
     let influx = InfluxD::start();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gw.toml");
-    let text = gateway_config(
+    let (path, query) = write_gateway(
+        dir.path(),
         &influx.url,
-        &dir.path().join("spool"),
         &[format!(
             r#"
 [[plc]]
@@ -43,24 +39,14 @@ scan_ms = 1000
 "#,
             plc.port
         )],
-    );
-    std::fs::write(&path, text).unwrap();
+    )
+    .await;
     let check = crate::common::plantgw_check(false, &path);
     assert!(
         check.contains("scan class 1000 ms:\n  holding       1     1  dev.slow"),
         "check does not show the slow class's request:\n{check}"
     );
-    let settings = plantgw::config::load(&path).unwrap();
-    let query = plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
-    let cancel = CancellationToken::new();
-    let gw = app::start(
-        settings,
-        plantsim::clock::PlantClock::wall(),
-        cancel.clone(),
-        RunOptions::default(),
-    )
-    .await
-    .unwrap();
+    let gw = InProcess::start(&path).await;
     let counts = crate::common::eventually(Duration::from_secs(30), "25 fast scans", || async {
         let s = query
             .query(r#"SELECT count("fast"), count("slow"), last("slow") FROM "dev""#)
@@ -70,11 +56,7 @@ scan_ms = 1000
         (row[1].as_i64()? >= 25).then_some(row)
     })
     .await;
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(30), gw.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    gw.stop().await;
     let (fast, slow) = (counts[1].as_i64().unwrap(), counts[2].as_i64().unwrap());
     assert_eq!(counts[3], serde_json::json!(-1234), "the slow tag's value");
     // One slow read per five scans, give or take the scan in flight.

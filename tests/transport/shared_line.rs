@@ -3,39 +3,12 @@
 //! (nearly) every scan.
 use std::time::Duration;
 
-use plantgw::app::{self, RunOptions};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
-use super::peers::{gateway_config, Pty, RtuUnits};
-use crate::common::influx::{plant_database, InfluxD};
+use super::peers::{rtu_u16_plc, write_gateway, InProcess, Pty, RtuUnits};
+use crate::common::influx::InfluxD;
 
 const SCAN_MS: i64 = 200;
-
-fn plc(name: &str, unit: u8, device: &std::path::Path) -> String {
-    format!(
-        r#"
-[[plc]]
-name = "{name}"
-area = "lab"
-transport = "rtu"
-device = "{}"
-baud = 19200
-parity = "N"
-unit_id = {unit}
-scan_ms = {SCAN_MS}
-timeout_ms = 150
-
-[[plc.tag]]
-name = "u16"
-equipment = "{name}_dev"
-table = "holding"
-address = 0
-type = "u16"
-"#,
-        device.display()
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_unit_costs_the_shared_line_only_its_own_timeouts() {
@@ -44,33 +17,16 @@ async fn a_silent_unit_costs_the_shared_line_only_its_own_timeouts() {
     let _units = RtuUnits::serial(&pty.bus_end, "1");
     let influx = InfluxD::start();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gw.toml");
-    let text = gateway_config(
+    let plc = |name, unit| rtu_u16_plc(name, unit, &pty.gateway_end, SCAN_MS, 150);
+    let (path, query) = write_gateway(
+        dir.path(),
         &influx.url,
-        &dir.path().join("spool"),
-        &[
-            plc("talker", 1, &pty.gateway_end),
-            plc("silent", 2, &pty.gateway_end),
-        ],
-    );
-    std::fs::write(&path, text).unwrap();
-    let settings = plantgw::config::load(&path).unwrap();
-    let query = plant_database(settings.influx.as_ref().expect("[influxdb]")).await;
-    let cancel = CancellationToken::new();
-    let gw = app::start(
-        settings,
-        plantsim::clock::PlantClock::wall(),
-        cancel.clone(),
-        RunOptions::default(),
+        &[plc("talker", 1), plc("silent", 2)],
     )
-    .await
-    .unwrap();
+    .await;
+    let gw = InProcess::start(&path).await;
     tokio::time::sleep(Duration::from_secs(12)).await;
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(30), gw.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    gw.stop().await;
 
     // Every scan of the talker is a plc_status row; count the good ones
     // between its first and last, against the scans its schedule had.
