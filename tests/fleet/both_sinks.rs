@@ -24,6 +24,26 @@ fn plc(address: String) -> PlcToml {
     }
 }
 
+/// `text` written to `dir/gw.toml` and loaded; the text is shown when it
+/// does not load.
+fn load(dir: &std::path::Path, text: &str) -> plantgw::config::Settings {
+    let path = dir.join("gw.toml");
+    std::fs::write(&path, text).expect("write config");
+    plantgw::config::load(&path).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// A gateway polling `plc` into `influx` and publishing to `cluster` as gw1.
+fn both_sinks(
+    dir: &std::path::Path,
+    influx: &str,
+    cluster: &NatsCluster,
+    plc: PlcToml,
+) -> plantgw::config::Settings {
+    let spool = dir.join("spool");
+    let gw = GatewayToml::new(influx, &spool, vec![plc]);
+    load(dir, &(gw.render() + &nats_section(cluster, "gw1", "")))
+}
+
 /// A node of three killed (SIGKILL) and restarted while the gateway
 /// publishes: the stream keeps quorum, every record is stored once, and the
 /// stream holds exactly the scans the local InfluxDB holds.
@@ -34,12 +54,7 @@ async fn both_sinks_get_every_record_through_a_node_kill() {
     cluster.wait_ready(3).await;
     let plc_peer = ScriptedPlc::start(Mode::Healthy).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let spool = dir.path().join("spool");
-    let gw = GatewayToml::new(&influx.url, &spool, vec![plc(plc_peer.address())]);
-    let text = gw.render() + &nats_section(&cluster, "gw1", "");
-    let path = dir.path().join("gw.toml");
-    std::fs::write(&path, &text).expect("write config");
-    let settings = plantgw::config::load(&path).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let settings = both_sinks(dir.path(), &influx.url, &cluster, plc(plc_peer.address()));
     assert_eq!(
         settings.nats.as_ref().map(|n| n.subject.as_str()),
         Some("plant.reliab.gw1")
@@ -97,12 +112,7 @@ async fn influx_stays_current_while_the_cluster_is_down_and_the_stream_catches_u
     cluster.wait_ready(3).await;
     let plc_peer = ScriptedPlc::start(Mode::Healthy).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let spool = dir.path().join("spool");
-    let gw = GatewayToml::new(&influx.url, &spool, vec![plc(plc_peer.address())]);
-    let text = gw.render() + &nats_section(&cluster, "gw1", "");
-    let path = dir.path().join("gw.toml");
-    std::fs::write(&path, &text).expect("write config");
-    let settings = plantgw::config::load(&path).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let settings = both_sinks(dir.path(), &influx.url, &cluster, plc(plc_peer.address()));
     let q = query_client(&influx.url).await;
     let (running, cancel) = start_gateway(settings).await;
 
@@ -185,9 +195,7 @@ async fn a_dead_stream_costs_only_its_own_oldest_records_beyond_the_spool_bound(
     gw.spool_max_bytes = Some(1 << 20);
     let text =
         gw.render() + &nats_section(&cluster, "gw1", "").replace("replicas = 3", "replicas = 1");
-    let path = dir.path().join("gw.toml");
-    std::fs::write(&path, &text).expect("write config");
-    let settings = plantgw::config::load(&path).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let settings = load(dir.path(), &text);
     let q = query_client(&influx.url).await;
     let (running, cancel) = start_gateway(settings).await;
 
