@@ -140,12 +140,17 @@ pub fn load_raw_with_env(
     // without its tag list and the parsed list is put back afterwards.
     let plc = std::mem::take(&mut parsed.plc);
     drop(parsed);
-    let sections = toml::from_str::<overrides::Sections>(sections)
-        .map_err(|e| ConfigError::Parse {
-            file: path.to_path_buf(),
-            diagnosis: diagnose::toml_error(&text, &e),
-        })?
-        .to_toml();
+    let sections = match toml::from_str::<overrides::Sections>(sections) {
+        Ok(s) => s.to_toml(),
+        // The head's positions are not the file's: the whole file gives
+        // the error at its line.
+        Err(_) => toml::from_str::<overrides::Sections>(&text)
+            .map_err(|e| ConfigError::Parse {
+                file: path.to_path_buf(),
+                diagnosis: diagnose::toml_error(&text, &e),
+            })?
+            .to_toml(),
+    };
     let mut raw: RawConfig = layered(path, &sections, env)?;
     raw.plc = plc;
     Ok(raw)
