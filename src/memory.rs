@@ -17,23 +17,45 @@ pub fn release_freed() {
     let _released = unsafe { libc::malloc_trim(0) };
 }
 
-/// Caps glibc's malloc arenas at `n`, unless `MALLOC_ARENA_MAX` in the
-/// environment says otherwise. glibc gives threads that allocate at the
-/// same time arenas of their own (up to eight per core), and each keeps its
-/// freed memory; the gateway's runtime workers and blocking threads hand
-/// scans and batches to each other, so they free into each other's arenas
-/// and every arena grows to the working set. Call before any thread starts.
-pub fn limit_arenas(n: i32) {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+/// How the service's allocator is set up (glibc only), unless the
+/// environment already says (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`
+/// or `GLIBC_TUNABLES`). Measured at 100 000 tags (BENCHMARKS.md, "Memory"):
+///
+/// - One arena. glibc gives threads that allocate at the same time arenas
+///   of their own (up to eight per core), and each keeps its freed memory;
+///   the runtime's workers and blocking threads hand scans and batches to
+///   each other, so they free into each other's arenas and every arena
+///   grows to the working set. Small blocks come from each thread's cache
+///   without the arena's lock, so one arena costs no measurable CPU.
+/// - Blocks of 128 KiB and more in their own mappings, returned to the
+///   kernel when freed. By default glibc raises that threshold each time
+///   such a block is freed, up to 32 MiB, after which batch and spool
+///   buffers of a few MB land inside the heap and leave holes that later
+///   small blocks pin. A batch's mapping costs a few page faults, against
+///   megabytes that stayed resident.
+///
+/// Call before any thread starts.
+pub fn tune_for_service() {
+    let set = |var: &str| std::env::var_os(var).is_some();
+    if set("GLIBC_TUNABLES") {
         return;
     }
-    // SAFETY: mallopt takes two integers and changes a setting the
-    // allocator reads under its own lock.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    let _set = unsafe { libc::mallopt(libc::M_ARENA_MAX, n) };
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = n;
+    if !set("MALLOC_ARENA_MAX") {
+        // SAFETY: mallopt takes two integers and changes a setting the
+        // allocator reads under its own lock.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        let _set = unsafe { libc::mallopt(libc::M_ARENA_MAX, SERVICE_ARENAS) };
+    }
+    if !set("MALLOC_MMAP_THRESHOLD_") {
+        // SAFETY: as above.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        let _set = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, SERVICE_MMAP_THRESHOLD) };
+    }
 }
+
+/// See [`tune_for_service`].
+pub const SERVICE_ARENAS: i32 = 1;
+pub const SERVICE_MMAP_THRESHOLD: i32 = 128 * 1024;
 
 /// When the running gateway hands freed heap back (see [`trim_every`]):
 /// once start-up has settled, then every minute.

@@ -13,13 +13,8 @@ use super::{finish, load, runtime, signals, USAGE};
 /// How long `run` waits for leftover tasks once the gateway has stopped.
 const EXIT_LIMIT: Duration = Duration::from_secs(5);
 
-/// malloc arenas of the service: at 100 000 tags two instead of glibc's
-/// default sixteen on two cores kept 7.5 MB less resident (BENCHMARKS.md,
-/// "Memory").
-const MALLOC_ARENAS: i32 = 2;
-
 pub fn run(path: &Path, clock: &ClockArgs) -> ExitCode {
-    plantgw::memory::limit_arenas(MALLOC_ARENAS);
+    plantgw::memory::tune_for_service();
     let settings = match load(path) {
         Ok(s) => s,
         Err(code) => return code,
