@@ -51,6 +51,10 @@ const NO_SINK: &str = "at least one sink is required: [influxdb] or [nats]";
 /// `base_dir` resolves relative `token_file`/`ca_file` paths (the config
 /// file's directory), so a service started from `/` finds them.
 pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Issue>> {
+    let mut plcs = plc::PlcValidator::default();
+    for p in &raw.plc {
+        plcs.push(p);
+    }
     let mut issues = Issues::default();
     let site = site::validate(&raw.site, &mut issues);
     let influx = raw
@@ -62,7 +66,7 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Issue>
     }
     let spool = spool::validate(&raw.spool, base_dir, &mut issues);
     let http_listen = http::validate(&raw.http, &mut issues);
-    let plcs = plc::validate_all(&raw.plc, &mut issues);
+    let plcs = plcs.finish(&mut issues);
     let kpi = raw
         .kpi
         .as_ref()
