@@ -102,58 +102,92 @@ pub fn load_raw_with_env(
     path: &Path,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<RawConfig, ConfigError> {
-    let text = read(path)?;
-    // Piece by piece when the file allows, so no tree of the whole tag list
-    // is built; otherwise (or for the exact error) the whole file at once.
-    let pieces = pieces::split(&text);
-    // `sections`: the text that holds every section but the tag list.
-    let (mut parsed, sections) = match pieces.parse() {
-        Some(raw) => (raw, pieces.head.as_str()),
-        None => {
-            let raw = toml::from_str::<RawConfig>(&text).map_err(|e| ConfigError::Parse {
-                file: path.to_path_buf(),
-                diagnosis: diagnose::toml_error(&text, &e),
-            })?;
-            (raw, text.as_str())
-        }
-    };
     let env = overrides_in(env);
+    let mut plc = Vec::new();
+    match streamed(path, &env, |p| plc.push(p))? {
+        Some(mut raw) => {
+            raw.plc = plc;
+            Ok(raw)
+        }
+        None => whole(path, &env),
+    }
+}
+
+/// The `PLANTGW_` variables. They can name section keys only (a variable
+/// cannot index the `[[plc]]` list), so they apply to the file's head alone.
+type Env = config::Map<String, String>;
+
+/// Reads `path` one `[[plc]]` at a time ([`pieces`]), handing each PLC to
+/// `plc` as soon as it is parsed, and returns every other section with the
+/// overrides applied (and no PLC). `None` when the file must be parsed
+/// whole, for the answer or the exact error ([`whole`]); the PLCs handed
+/// over until then are to be thrown away.
+fn streamed(
+    path: &Path,
+    env: &Env,
+    plc: impl FnMut(raw::PlcConfig),
+) -> Result<Option<RawConfig>, ConfigError> {
+    let read_error = |source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let Some(head) = pieces::read(std::io::BufReader::new(file), plc).map_err(read_error)? else {
+        return Ok(None);
+    };
+    if env.is_empty() {
+        return Ok(Some(head.raw));
+    }
+    env_fits(path, &head.raw, env)?;
+    drop(head.raw);
+    // The head's positions are not the file's: the whole file gives the
+    // error at its line.
+    let Ok(sections) = toml::from_str::<overrides::Sections>(&head.text) else {
+        return Ok(None);
+    };
+    layered(path, &sections.to_toml(), env).map(Some)
+}
+
+/// The whole file parsed at once: its tree costs some 30 times its size,
+/// but it is needed only when the file cannot be cut, or has an error.
+fn whole(path: &Path, env: &Env) -> Result<RawConfig, ConfigError> {
+    let text = read(path)?;
+    let parse_error = |e| ConfigError::Parse {
+        file: path.to_path_buf(),
+        diagnosis: diagnose::toml_error(&text, &e),
+    };
+    let mut parsed = toml::from_str::<RawConfig>(&text).map_err(parse_error)?;
     if env.is_empty() {
         return Ok(parsed);
     }
-    if parsed.influxdb.is_none() {
-        // A NATS-only gateway beside a service environment written for
-        // InfluxDB: say which variable, not only that `url` is missing.
-        if let Some(var) = env.keys().find(|k| k.starts_with("PLANTGW_INFLUXDB__")) {
-            return Err(ConfigError::Env {
-                file: path.to_path_buf(),
-                var: Some(var.clone()),
-                key: Some("influxdb".into()),
-                reason: "sets a key of [influxdb], which this file does not have; \
-                         remove the variable, or add the section"
-                    .into(),
-            });
-        }
-    }
-    // Overrides can name section keys only (an environment variable cannot
-    // index the `[[plc]]` list), so the layered loader sees the file
-    // without its tag list and the parsed list is put back afterwards.
+    env_fits(path, &parsed, env)?;
+    // The layered loader sees the file without its tag list, which is put
+    // back afterwards.
     let plc = std::mem::take(&mut parsed.plc);
     drop(parsed);
-    let sections = match toml::from_str::<overrides::Sections>(sections) {
-        Ok(s) => s.to_toml(),
-        // The head's positions are not the file's: the whole file gives
-        // the error at its line.
-        Err(_) => toml::from_str::<overrides::Sections>(&text)
-            .map_err(|e| ConfigError::Parse {
-                file: path.to_path_buf(),
-                diagnosis: diagnose::toml_error(&text, &e),
-            })?
-            .to_toml(),
-    };
-    let mut raw: RawConfig = layered(path, &sections, env)?;
+    let sections = toml::from_str::<overrides::Sections>(&text).map_err(parse_error)?;
+    let mut raw: RawConfig = layered(path, &sections.to_toml(), env)?;
     raw.plc = plc;
     Ok(raw)
+}
+
+/// A NATS-only gateway beside a service environment written for InfluxDB:
+/// say which variable, not only that `url` is missing.
+fn env_fits(path: &Path, parsed: &RawConfig, env: &Env) -> Result<(), ConfigError> {
+    if parsed.influxdb.is_some() {
+        return Ok(());
+    }
+    match env.keys().find(|k| k.starts_with("PLANTGW_INFLUXDB__")) {
+        Some(var) => Err(ConfigError::Env {
+            file: path.to_path_buf(),
+            var: Some(var.clone()),
+            key: Some("influxdb".into()),
+            reason: "sets a key of [influxdb], which this file does not have; \
+                     remove the variable, or add the section"
+                .into(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// A small file of another schema (a relay's), with the same overrides.
@@ -172,7 +206,7 @@ fn load_raw_as<T: serde::de::DeserializeOwned>(
     if env.is_empty() {
         return Ok(parsed);
     }
-    layered(path, &text, env)
+    layered(path, &text, &env)
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
@@ -182,7 +216,7 @@ fn read(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
-fn overrides_in(env: impl IntoIterator<Item = (String, String)>) -> config::Map<String, String> {
+fn overrides_in(env: impl IntoIterator<Item = (String, String)>) -> Env {
     env.into_iter()
         .filter(|(k, _)| k.starts_with("PLANTGW_"))
         .collect()
@@ -192,7 +226,7 @@ fn overrides_in(env: impl IntoIterator<Item = (String, String)>) -> config::Map<
 fn layered<T: serde::de::DeserializeOwned>(
     path: &Path,
     text: &str,
-    env: config::Map<String, String>,
+    env: &Env,
 ) -> Result<T, ConfigError> {
     let names: Vec<String> = env.keys().cloned().collect();
     config::Config::builder()
@@ -204,7 +238,7 @@ fn layered<T: serde::de::DeserializeOwned>(
                 // Values stay strings: a password "0123" must not become
                 // the number 123. Numeric keys parse the string themselves.
                 .try_parsing(false)
-                .source(Some(env)),
+                .source(Some(env.clone())),
         )
         .build()
         .and_then(|c| c.try_deserialize::<T>())
@@ -227,13 +261,23 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     settings
 }
 
+/// One raw PLC at a time: each is validated as soon as it is read, and
+/// dropped, so the raw form of the whole plant never exists at once.
 fn load_validated(path: &Path) -> Result<Settings, ConfigError> {
-    let raw = load_raw(path)?;
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    validate(&raw, base).map_err(|issues| ConfigError::Invalid {
+    let env = overrides_in(std::env::vars());
+    let mut plcs = validate::PlcValidator::default();
+    let settings = match streamed(path, &env, |p| plcs.push(&p))? {
+        Some(head) => validate::validate_with(&head, plcs, base),
+        None => {
+            drop(plcs);
+            validate(&whole(path, &env)?, base)
+        }
+    };
+    settings.map_err(|issues| ConfigError::Invalid {
         file: path.to_path_buf(),
         issues,
     })

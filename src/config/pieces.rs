@@ -8,6 +8,11 @@
 //! is the head, parsed as the file without the pieces. The peak is one
 //! PLC's tree.
 //!
+//! The file is read line by line and each piece parsed as soon as it ends,
+//! for the caller to use (validate) and drop before the next: for 100 000
+//! tags, neither the file's text (11 MB) nor the raw form of every PLC
+//! (20 MB) is ever held.
+//!
 //! The head leaves the pieces out rather than blanking their lines: the
 //! lexer makes a token of every empty line, and a 100 000-tag file's head
 //! of a million newlines took 40 MB to parse, more than all the pieces.
@@ -19,16 +24,18 @@
 //! looks like a header) leaves a construct open in the piece before it,
 //! which then fails to parse; any piece that fails sends the caller back to
 //! parsing the whole file, which gives the exact error or the right answer.
+use std::io::{self, BufRead};
+
 use serde::Deserialize;
 
 use super::raw::{PlcConfig, RawConfig};
 
-/// The file split for parsing.
-pub(super) struct Pieces<'a> {
-    /// The file without its PLC pieces: every other section.
-    pub head: String,
-    /// Each `[[plc]]` with its sub-tables, in file order.
-    pub plcs: Vec<&'a str>,
+/// The file's head: every section but the PLCs.
+pub(super) struct Head {
+    /// Parsed, with an empty `plc` list.
+    pub raw: RawConfig,
+    /// Its text, which environment overrides are layered over.
+    pub text: String,
 }
 
 /// What a line is, for the cut.
@@ -71,62 +78,72 @@ fn classify(line: &str) -> Line {
     }
 }
 
-pub(super) fn split(text: &str) -> Pieces<'_> {
-    let mut head = String::with_capacity(text.len().min(1 << 16));
-    let mut plcs = Vec::new();
-    // Byte offset where the current PLC piece began.
-    let mut open: Option<usize> = None;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        match classify(line) {
-            Line::NewPlc => {
-                if let Some(start) = open {
-                    plcs.push(&text[start..offset]);
-                }
-                open = Some(offset);
-            }
-            Line::Other => {
-                if let Some(start) = open.take() {
-                    plcs.push(&text[start..offset]);
-                }
-            }
-            Line::UnderPlc | Line::Body => {}
+/// Reads a file one PLC at a time: each `[[plc]]` goes to `plc` as soon as
+/// its piece is read and parsed, and only the head is kept, parsed at the
+/// end. `None` when a piece or the head does not parse on its own (then
+/// the whole file must be parsed, for the answer or the error); the PLCs
+/// given to `plc` until then are not the file's.
+pub(super) fn read(r: impl BufRead, mut plc: impl FnMut(PlcConfig)) -> io::Result<Option<Head>> {
+    let head = cut(r, |piece| {
+        let Ok(PlcPiece { plc: one }) = toml::from_str::<PlcPiece>(piece) else {
+            return false;
+        };
+        let Ok([p]) = <[PlcConfig; 1]>::try_from(one) else {
+            return false;
+        };
+        plc(p);
+        true
+    })?;
+    let Some(text) = head else {
+        return Ok(None);
+    };
+    Ok(match toml::from_str::<RawConfig>(&text) {
+        Ok(raw) if raw.plc.is_empty() => Some(Head { raw, text }),
+        _ => None,
+    })
+}
+
+/// Cuts the file read from `r` at its top-level table headers: each PLC
+/// piece goes to `piece` as soon as it ends, until `piece` answers false
+/// (then `None`); the head's text is returned.
+fn cut(mut r: impl BufRead, mut piece: impl FnMut(&str) -> bool) -> io::Result<Option<String>> {
+    let mut head = String::new();
+    // The PLC piece being read, from its `[[plc]]` line on.
+    let mut open: Option<String> = None;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            break;
         }
-        if open.is_none() {
-            head.push_str(line);
+        let kind = classify(&line);
+        if matches!(kind, Line::NewPlc | Line::Other) {
+            if let Some(done) = open.take() {
+                if !piece(&done) {
+                    return Ok(None);
+                }
+            }
         }
-        offset += line.len();
+        if kind == Line::NewPlc {
+            open = Some(String::new());
+        }
+        match &mut open {
+            Some(p) => p.push_str(&line),
+            None => head.push_str(&line),
+        }
     }
-    if let Some(start) = open {
-        plcs.push(&text[start..]);
+    if let Some(done) = open {
+        if !piece(&done) {
+            return Ok(None);
+        }
     }
-    Pieces { head, plcs }
+    Ok(Some(head))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlcPiece {
     plc: Vec<PlcConfig>,
-}
-
-impl Pieces<'_> {
-    /// The configuration, or `None` when a piece does not parse on its own
-    /// (then the whole file must be parsed, for the answer or the error).
-    pub fn parse(&self) -> Option<RawConfig> {
-        let mut raw = toml::from_str::<RawConfig>(&self.head).ok()?;
-        if !raw.plc.is_empty() {
-            return None;
-        }
-        raw.plc.reserve_exact(self.plcs.len());
-        for piece in &self.plcs {
-            let mut p = toml::from_str::<PlcPiece>(piece).ok()?;
-            if p.plc.len() != 1 {
-                return None;
-            }
-            raw.plc.append(&mut p.plc);
-        }
-        Some(raw)
-    }
 }
 
 #[cfg(test)]
@@ -184,18 +201,39 @@ dir = "/tmp/spool"
         assert_eq!(classify("name = \"[[plc]]\"\n"), Line::Body);
     }
 
+    /// The head and the pieces of `text`, every piece kept.
+    fn split(text: &str) -> (String, Vec<String>) {
+        let mut plcs = Vec::new();
+        let head = cut(text.as_bytes(), |p| {
+            plcs.push(p.to_string());
+            true
+        })
+        .unwrap()
+        .unwrap();
+        (head, plcs)
+    }
+
+    /// `text` read piecewise, or `None` when the whole file is needed.
+    fn parse(text: &str) -> Option<RawConfig> {
+        let mut plcs = Vec::new();
+        let mut head = read(text.as_bytes(), |p| plcs.push(p)).unwrap()?;
+        head.raw.plc = plcs;
+        Some(head.raw)
+    }
+
     #[test]
     fn the_head_keeps_every_other_section_and_the_pieces_every_plc_in_order() {
-        let p = split(FILE);
-        assert!(p.head.contains("[site]\nname = \"caylloma\""));
-        assert!(p.head.contains("[spool]"));
+        let (head, plcs) = split(FILE);
+        assert!(head.contains("[site]\nname = \"caylloma\""));
+        assert!(head.contains("[spool]"));
         // Nothing of the pieces, not even their empty lines.
-        assert_eq!(p.head.lines().count(), 10);
-        assert!(!p.head.contains("crushing"));
+        assert_eq!(head.lines().count(), 10);
+        assert!(!head.contains("crushing"));
         // The string that looks like a header cut the grinding PLC in two:
         // the piece before it does not parse, so the whole file is needed.
-        assert_eq!(p.plcs.len(), 3);
-        assert!(p.parse().is_none());
+        assert_eq!(plcs.len(), 3);
+        assert!(plcs[1].starts_with("[[plc]]\nname = \"grinding\""));
+        assert!(parse(FILE).is_none());
         let whole: RawConfig = toml::from_str(FILE).unwrap();
         assert_eq!(whole.plc.len(), 2);
     }
@@ -203,10 +241,22 @@ dir = "/tmp/spool"
     #[test]
     fn a_plain_file_parses_piecewise_to_what_the_whole_parse_gives() {
         let file = FILE.replace("\n[[plc]]\nnot a header", "\nnot a header");
-        let p = split(&file);
-        assert_eq!(p.plcs.len(), 2);
-        let pieces = p.parse().expect("parses piecewise");
+        assert_eq!(split(&file).1.len(), 2);
+        let pieces = parse(&file).expect("parses piecewise");
         let whole: RawConfig = toml::from_str(&file).unwrap();
         assert_eq!(format!("{pieces:?}"), format!("{whole:?}"));
+    }
+
+    #[test]
+    fn a_piece_that_does_not_parse_stops_the_read() {
+        let mut seen = 0;
+        let read = read(FILE.as_bytes(), |_| seen += 1).unwrap();
+        assert!(read.is_none());
+        // The crushing PLC was given before the cut grinding one failed.
+        assert_eq!(seen, 1);
+        // A file without a final newline ends its last piece all the same.
+        let file = FILE.replace("\n[[plc]]\nnot a header", "\nnot a header");
+        let file = file.split("\n[spool]").next().unwrap().trim_end();
+        assert_eq!(parse(file).map(|r| r.plc.len()), Some(2));
     }
 }

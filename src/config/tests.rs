@@ -572,3 +572,166 @@ fn identical_machines_share_their_names_and_rare_fields_stay_out_of_line() {
         std::mem::size_of::<Tag>()
     );
 }
+
+/// A plant whose sections come before and after its PLCs: two on one
+/// serial device, one with a tag that has extras.
+const PLANT: &str = r#"
+[influxdb]
+url = "http://127.0.0.1:8086"
+api = "v1"
+database = "plant"
+
+[[plc]]
+name = "mill"
+area = "grinding"
+transport = "rtu"
+device = "/dev/ttyUSB0"
+baud = 9600
+unit_id = 1
+
+[[plc.tag]]
+name = "power_kw"
+equipment = "mill"
+table = "input"
+address = 0
+type = "f32"
+min = 0.0
+max = 5000.0
+deadband = 2.5
+
+[[plc.tag]]
+name = "running"
+equipment = "mill"
+table = "coil"
+address = 0
+type = "bool"
+
+[[plc]]
+name = "pump"
+area = "grinding"
+transport = "rtu"
+device = "/dev/ttyUSB0"
+baud = 9600
+unit_id = 2
+
+[[plc.tag]]
+name = "flow_m3h"
+equipment = "pump"
+table = "holding"
+address = 10
+type = "u16"
+scale = 0.1
+
+[site]
+name = "caylloma"
+timezone = "America/Lima"
+
+[[plc]]
+name = "crusher"
+area = "crushing"
+address = "127.0.0.1:5020"
+
+[[plc.tag]]
+name = "feed_tph"
+equipment = "belt"
+table = "holding"
+address = 0
+type = "f32"
+
+[spool]
+dir = "spool"
+"#;
+
+/// What the batch path gives for `text`: the whole file parsed at once,
+/// then validated.
+fn batch(text: &str, base: &std::path::Path) -> Result<Settings, Vec<Issue>> {
+    validate(&toml::from_str::<RawConfig>(text).unwrap(), base)
+}
+
+/// The issues `load` reports for the file at `path`.
+fn issues_of(path: &std::path::Path) -> Vec<Issue> {
+    match load(path) {
+        Err(ConfigError::Invalid { issues, .. }) => issues,
+        other => panic!("validation issues expected: {other:?}"),
+    }
+}
+
+#[test]
+fn plcs_validated_as_read_give_what_the_whole_file_gives() {
+    let (_d, path) = write(PLANT);
+    let base = path.parent().unwrap();
+    let streamed = load(&path).unwrap();
+    assert_eq!(streamed.plcs.len(), 3);
+    assert!(streamed.plcs[0].link.shared && !streamed.plcs[2].link.shared);
+    assert!(streamed.plcs[0].tags[0].extras.is_some());
+    assert_eq!(
+        format!("{streamed:?}"),
+        format!("{:?}", batch(PLANT, base).unwrap())
+    );
+    let raw = load_raw_with_env(&path, []).unwrap();
+    assert_eq!(
+        format!("{streamed:?}"),
+        format!("{:?}", validate(&raw, base).unwrap())
+    );
+
+    // Issues of PLCs, of sections after them and of lines shared across
+    // PLCs, in the batch path's order: a section's before any PLC's.
+    let bad = PLANT
+        .replace("America/Lima", "Mars/Base")
+        .replace("name = \"crusher\"", "name = \"mill\"")
+        .replace("unit_id = 2", "unit_id = 2\nparity = \"N\"")
+        .replace(
+            "type = \"f32\"\n\n[spool]",
+            "type = \"f32\"\nbit = 3\n\n[spool]",
+        );
+    let (_d, path) = write(&bad);
+    let streamed = issues_of(&path);
+    let keys: Vec<&str> = streamed.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "site.timezone",
+            "plc[2].name",
+            "plc[2].tag[0].bit",
+            "plc[1].transport"
+        ],
+        "{streamed:?}"
+    );
+    assert_eq!(streamed, batch(&bad, base).unwrap_err());
+}
+
+#[test]
+fn a_file_that_cannot_be_cut_is_parsed_whole() {
+    // A line in a multi-line string that looks like a header cuts the pump
+    // in two, after the mill was already validated.
+    let text = PLANT.replace(
+        "scale = 0.1",
+        "scale = 0.1\ndescription = \"\"\"\n[[plc]]\nnot a header\n\"\"\"",
+    );
+    let (_d, path) = write(&text);
+    let base = path.parent().unwrap();
+    let s = load(&path).unwrap();
+    assert_eq!(
+        format!("{s:?}"),
+        format!("{:?}", batch(&text, base).unwrap())
+    );
+    // An error after the cut is given at its line in the file.
+    let bad = text.replace(
+        "type = \"f32\"\n\n[spool]",
+        "type = \"f32\"\nsclae = 2.0\n\n[spool]",
+    );
+    let line = bad.lines().position(|l| l == "sclae = 2.0").unwrap() + 1;
+    let e = error_of(&bad);
+    assert!(
+        e.contains(&format!(
+            "plant.toml:{line}:1: plc[2].tag[0].sclae: unknown key (did you mean `scale`?)"
+        )),
+        "{e}"
+    );
+    // Validation issues of the whole file, none of the PLCs read before.
+    let bad = text.replace("unit_id = 1", "unit_id = 0");
+    let (_d, path) = write(&bad);
+    let issues = issues_of(&path);
+    assert_eq!(issues, batch(&bad, base).unwrap_err());
+    assert_eq!(issues.len(), 1, "{issues:?}");
+}

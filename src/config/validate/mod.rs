@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use super::names;
 use super::raw::RawConfig;
 use super::settings::Settings;
+pub(super) use plc::PlcValidator;
 
 /// One problem: the key it concerns (`plc[1].tag[3].bit`) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +52,20 @@ const NO_SINK: &str = "at least one sink is required: [influxdb] or [nats]";
 /// `base_dir` resolves relative `token_file`/`ca_file` paths (the config
 /// file's directory), so a service started from `/` finds them.
 pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Issue>> {
+    let mut plcs = PlcValidator::default();
+    for p in &raw.plc {
+        plcs.push(p);
+    }
+    validate_with(raw, plcs, base_dir)
+}
+
+/// As [`validate`], for a file whose PLCs were validated as it was read:
+/// `raw` gives every other section (its `plc` list is not looked at).
+pub(super) fn validate_with(
+    raw: &RawConfig,
+    plcs: PlcValidator,
+    base_dir: &Path,
+) -> Result<Settings, Vec<Issue>> {
     let mut issues = Issues::default();
     let site = site::validate(&raw.site, &mut issues);
     let influx = raw
@@ -62,7 +77,7 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Settings, Vec<Issue>
     }
     let spool = spool::validate(&raw.spool, base_dir, &mut issues);
     let http_listen = http::validate(&raw.http, &mut issues);
-    let plcs = plc::validate_all(&raw.plc, &mut issues);
+    let plcs = plcs.finish(&mut issues);
     let kpi = raw
         .kpi
         .as_ref()

@@ -1,6 +1,6 @@
 //! `[[plc]]`: one Modbus server and its tags. Tags are [`super::tag`], their
 //! register overlaps [`super::overlap`].
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,38 +8,54 @@ use super::{check_name, names, overlap, tag, Issues};
 use crate::config::raw::{PlcConfig, TransportKind};
 use crate::config::settings::{LinkKind, Parity, Plc, PlcLink, SerialLine, Tag};
 
-/// Every valid PLC; an invalid one adds its issues and is left out.
-pub(super) fn validate_all(raw: &[PlcConfig], issues: &mut Issues) -> Vec<Plc> {
-    let mut plcs = Vec::with_capacity(raw.len());
-    let mut plc_names = HashSet::new();
-    let mut names = tag::Names::default();
-    for (i, p) in raw.iter().enumerate() {
-        if !plc_names.insert(p.name.as_str()) {
-            issues.add(
+/// The PLCs of a file, validated one at a time as they are read, so only
+/// one raw PLC need exist at once. Their issues are kept apart until
+/// [`PlcValidator::finish`]: a file read in one pass meets its PLCs before
+/// the sections after them, yet the PLCs' issues are listed after those.
+#[derive(Default)]
+pub(in crate::config) struct PlcValidator {
+    /// Every valid PLC so far; an invalid one added its issues instead.
+    plcs: Vec<Plc>,
+    /// How many were pushed: the next one's index in the file.
+    pushed: usize,
+    /// Each PLC name with its index (a duplicated name, its last), which
+    /// line messages cite.
+    index: HashMap<String, usize>,
+    names: tag::Names,
+    issues: Issues,
+}
+
+impl PlcValidator {
+    /// Validates the next `[[plc]]` of the file.
+    pub(in crate::config) fn push(&mut self, p: &PlcConfig) {
+        let i = self.pushed;
+        self.pushed += 1;
+        if self.index.insert(p.name.clone(), i).is_some() {
+            self.issues.add(
                 format!("plc[{i}].name"),
                 format!("duplicate PLC name {:?}", p.name),
             );
         }
-        if let Some(plc) = validate(i, p, &mut names, issues) {
-            plcs.push(plc);
+        if let Some(plc) = validate(i, p, &mut self.names, &mut self.issues) {
+            self.plcs.push(plc);
         }
     }
-    if raw.is_empty() {
-        issues.add("plc", "no [[plc]] configured: nothing to poll");
+
+    /// Every valid PLC, the issues of all of them added after `issues`.
+    pub(super) fn finish(mut self, issues: &mut Issues) -> Vec<Plc> {
+        issues.0.append(&mut self.issues.0);
+        if self.pushed == 0 {
+            issues.add("plc", "no [[plc]] configured: nothing to poll");
+        }
+        check_lines(&self.index, &mut self.plcs, issues);
+        self.plcs
     }
-    check_lines(raw, &mut plcs, issues);
-    plcs
 }
 
 /// PLCs on one connection must agree on how it is driven; each learns
 /// whether it shares its line.
-fn check_lines(raw: &[PlcConfig], plcs: &mut [Plc], issues: &mut Issues) {
+fn check_lines(index: &HashMap<String, usize>, plcs: &mut [Plc], issues: &mut Issues) {
     let mut first: HashMap<&str, (usize, &Plc)> = HashMap::new();
-    let index: HashMap<&str, usize> = raw
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.name.as_str(), i))
-        .collect();
     let mut counts: HashMap<String, usize> = HashMap::new();
     for p in plcs.iter() {
         *counts.entry(p.line_key()).or_default() += 1;
