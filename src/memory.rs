@@ -17,6 +17,60 @@ pub fn release_freed() {
     let _released = unsafe { libc::malloc_trim(0) };
 }
 
+/// Runs `load` (a configuration load) with the memory it frees kept by the
+/// allocator, then hands it all back at once. Loading one `[[plc]]` at a
+/// time frees each PLC's parse before the next is read; with glibc's
+/// default 128 KiB trim threshold every such free shrank the heap and the
+/// next PLC grew it again, four times the page faults and a third more
+/// time at 100 000 tags. The parser's token lists of a PLC (a few hundred
+/// KB) are kept in the heap for the same reason, instead of a mapping of
+/// their own each. Afterwards both thresholds are glibc's initial 128 KiB
+/// (see [`tune_for_service`] for why they stay there). Left alone when the
+/// environment sets them (`MALLOC_TRIM_THRESHOLD_`,
+/// `MALLOC_MMAP_THRESHOLD_` or `GLIBC_TUNABLES`).
+pub fn while_loading<T>(load: impl FnOnce() -> T) -> T {
+    let tune = [
+        "GLIBC_TUNABLES",
+        "MALLOC_TRIM_THRESHOLD_",
+        "MALLOC_MMAP_THRESHOLD_",
+    ]
+    .iter()
+    .all(|v| std::env::var_os(v).is_none());
+    if tune {
+        set(M_TRIM_THRESHOLD, LOADING_THRESHOLD);
+        set(M_MMAP_THRESHOLD, LOADING_THRESHOLD);
+    }
+    let out = load();
+    if tune {
+        set(M_TRIM_THRESHOLD, INITIAL_THRESHOLD);
+        set(M_MMAP_THRESHOLD, INITIAL_THRESHOLD);
+    }
+    release_freed();
+    out
+}
+
+/// While loading: no trim and no block in its own mapping below this.
+const LOADING_THRESHOLD: i32 = 32 << 20;
+/// glibc's initial trim and mmap thresholds.
+const INITIAL_THRESHOLD: i32 = 128 << 10;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+use libc::{M_MMAP_THRESHOLD, M_TRIM_THRESHOLD};
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+const M_MMAP_THRESHOLD: i32 = 0;
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+const M_TRIM_THRESHOLD: i32 = 0;
+
+/// `mallopt(param, value)` where the C library is glibc.
+fn set(param: i32, value: i32) {
+    // SAFETY: mallopt takes two integers and changes a setting the
+    // allocator reads under its own lock.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let _set = unsafe { libc::mallopt(param, value) };
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = (param, value);
+}
+
 /// How the service's allocator is set up (glibc only), unless the
 /// environment already says (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`
 /// or `GLIBC_TUNABLES`). Measured at 100 000 tags (BENCHMARKS.md, "Memory"):
@@ -55,7 +109,8 @@ pub fn tune_for_service() {
 
 /// See [`tune_for_service`].
 pub const SERVICE_ARENAS: i32 = 1;
-pub const SERVICE_MMAP_THRESHOLD: i32 = 128 * 1024;
+/// glibc's initial value, fixed (no raising): what [`while_loading`] returns to.
+pub const SERVICE_MMAP_THRESHOLD: i32 = INITIAL_THRESHOLD;
 
 /// When the running gateway hands freed heap back (see [`trim_every`]):
 /// once start-up has settled, then every minute.

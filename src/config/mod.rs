@@ -256,9 +256,7 @@ fn layered<T: serde::de::DeserializeOwned>(
 /// Load and validate: the one call `run` and `check` make. The memory the
 /// load used for a moment goes back to the system before it returns.
 pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-    let settings = load_validated(path);
-    crate::memory::release_freed();
-    settings
+    crate::memory::while_loading(|| load_validated(path))
 }
 
 /// One raw PLC at a time: each is validated as soon as it is read, and
