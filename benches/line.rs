@@ -47,7 +47,7 @@ fn scan(p: &Plc) -> Scan {
                 0..=13 => Value::Float(400.0 + i as f64 * 0.37),
                 14..=16 => Value::Int(i as i64 * 1000),
                 17 | 18 => Value::Bool(i % 2 == 0),
-                _ => Value::Text("auto".into()),
+                _ => Value::text("auto"),
             };
             Reading {
                 tag: t.id.clone(),

@@ -14,10 +14,17 @@ pub enum Value {
     Int(i64),
     /// Floats and every scaled value.
     Float(f64),
-    Text(String),
+    /// Boxed: string tags are rare, and a thin pointer keeps every
+    /// [`Reading`] at 32 bytes instead of 40 (100 000 of them are in flight
+    /// at each aligned scan instant of a large plant).
+    Text(Box<String>),
 }
 
 impl Value {
+    pub fn text(s: impl Into<String>) -> Value {
+        Value::Text(Box::new(s.into()))
+    }
+
     /// Numeric view for KPIs and deadbands; bools count as 0/1.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
@@ -87,4 +94,16 @@ pub struct Scan {
     pub ts_ms: i64,
     pub readings: Vec<Reading>,
     pub status: ScanStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reading_stays_small() {
+        // Every tag of every PLC has one per scan; see `Value::Text`.
+        assert_eq!(std::mem::size_of::<Value>(), 16);
+        assert_eq!(std::mem::size_of::<Reading>(), 32);
+    }
 }

@@ -37,7 +37,7 @@ async fn scans_written_over_v2_are_stored_with_labels_and_values() {
                     Some(Value::Float(power)),
                     Some(Value::Bool(k == 0)),
                     Some(Value::Int(7 + k as i64)),
-                    Some(Value::Text("auto".into())),
+                    Some(Value::text("auto")),
                     Some(Value::Float(31.0)),
                 ],
             ),

@@ -13,7 +13,7 @@ pub fn engineering(tag: &Tag, raw: Raw) -> (Option<Value>, Quality) {
     let scaled = tag.is_scaled();
     let value = match raw {
         Raw::Bool(b) => return (Some(Value::Bool(b)), Quality::Good),
-        Raw::Text(s) => return (Some(Value::Text(s)), Quality::Good),
+        Raw::Text(s) => return (Some(Value::text(s)), Quality::Good),
         Raw::Int(i) if !scaled => Value::Int(i),
         Raw::U64(u) if !scaled => match i64::try_from(u) {
             Ok(i) => Value::Int(i),

@@ -112,7 +112,7 @@ fn golden_first_scan() {
             good(Value::Float(1234.567)),
             good(Value::Bool(true)),
             good(Value::Int(7)),
-            good(Value::Text("auto \"remote\"".into())),
+            good(Value::text("auto \"remote\"")),
         ],
     );
     let (n, text) = encode(&mut e, &s);
@@ -304,7 +304,7 @@ fn arb_value() -> impl Strategy<Value = (Option<Value>, Quality)> {
         4 => any::<f64>().prop_map(|x| (Some(Value::Float(x)), Quality::Good)),
         2 => any::<i64>().prop_map(|x| (Some(Value::Int(x)), Quality::Good)),
         1 => any::<bool>().prop_map(|x| (Some(Value::Bool(x)), Quality::Good)),
-        1 => "[ -~\n]{0,8}".prop_map(|x| (Some(Value::Text(x)), Quality::Good)),
+        1 => "[ -~\n]{0,8}".prop_map(|x| (Some(Value::text(x)), Quality::Good)),
         1 => Just((None, Quality::CommFailure)),
         1 => any::<u8>().prop_map(|n| (None, Quality::Exception(n))),
     ]
@@ -349,7 +349,7 @@ proptest! {
                     Some(Value::Float(x)) if x.is_finite() => FieldValue::Float(*x),
                     Some(Value::Int(i)) => FieldValue::Int(*i),
                     Some(Value::Bool(b)) => FieldValue::Bool(*b),
-                    Some(Value::Text(t)) => FieldValue::Str(t.clone()),
+                    Some(Value::Text(t)) => FieldValue::Str(t.to_string()),
                     _ => continue,
                 };
                 by_eq.entry(&r.tag.equipment).or_default().push((r.tag.name.to_string(), v));
