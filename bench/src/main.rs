@@ -25,10 +25,17 @@
 //!
 //! `--outage S` first keeps InfluxDB down for S seconds so the gateway
 //! spools, then starts it and measures how fast the backlog drains against
-//! the live rate. `--instances N` splits the PLCs over N gateway processes
-//! (own config, spool and process each) writing into the one InfluxDB.
+//! the live rate. `--ceiling` (with `--outage`) then measures InfluxDB
+//! alone on that backlog: the spool is copied before InfluxDB comes back,
+//! and after the row its batches, merged and gzipped as the gateway sends
+//! them, are posted by the bench into a fresh InfluxDB with 1, 2 and 4
+//! writes in flight (drain time, samples/s against the live rate, influxd
+//! CPU; see `ceiling`). `--instances N` splits the PLCs over N gateway
+//! processes (own config, spool and process each) writing into the one
+//! InfluxDB.
 //! `--peer plantgw,node-red` adds, for each load, a row with Node-RED in
 //! the gateway's place (see `node_red`).
+mod ceiling;
 mod node_red;
 
 use std::collections::BTreeMap;
@@ -79,6 +86,11 @@ struct Args {
     /// replay against the live rate.
     #[arg(long, value_name = "SECONDS")]
     outage: Option<u64>,
+
+    /// After the replay, post the same backlog into a fresh InfluxDB with
+    /// 1, 2 and 4 writes in flight and no gateway: InfluxDB's own ceiling.
+    #[arg(long, requires = "outage")]
+    ceiling: bool,
 
     /// Split each row's PLCs over this many gateway processes.
     #[arg(long, default_value_t = 1)]
@@ -192,6 +204,17 @@ async fn run(args: Args) -> Result<()> {
             println!("{}", r.detail);
         }
     }
+    for r in &results {
+        if let Some(c) = &r.ceiling {
+            println!();
+            println!(
+                "InfluxDB alone on the replay batches of {}@{} (live {:.0} samples/s): {}",
+                r.row.spec, r.row.scan_ms, r.expected_per_s, c.backlog
+            );
+            println!();
+            print!("{}", ceiling::table(&c.runs, r.expected_per_s));
+        }
+    }
     Ok(())
 }
 
@@ -217,7 +240,14 @@ struct RowResult {
     influx_cpu_pct: f64,
     sim_cpu_pct: f64,
     replay: Option<Replay>,
+    ceiling: Option<Ceiling>,
     detail: String,
+}
+
+/// `--ceiling`: the backlog (described) and one run per writer count.
+struct Ceiling {
+    backlog: String,
+    runs: Vec<ceiling::Run>,
 }
 
 struct Replay {
@@ -288,6 +318,21 @@ async fn bench_row(args: &Args, row: Row, gateway_bin: &Path, clk_tck: f64) -> R
         Some(outage) => {
             eprintln!("   InfluxDB down for {outage} s: the gateway spools");
             sleep_checked(Duration::from_secs(outage), &mut gateways).await?;
+            if args.ceiling {
+                let copying = Instant::now();
+                let mut bytes = 0;
+                for i in 0..configs.len() {
+                    bytes += ceiling::snapshot(
+                        &spool_dir(&work.path, i),
+                        &ceiling_spool(&work.path, i),
+                    )?;
+                }
+                eprintln!(
+                    "   spool copied for --ceiling: {:.1} MB in {:.1} s",
+                    bytes as f64 / 1e6,
+                    copying.elapsed().as_secs_f64()
+                );
+            }
             let started = Influx::start(&work.path, http_port).await?;
             create_database(&query).await?;
             let procs = Procs {
@@ -348,6 +393,11 @@ async fn bench_row(args: &Args, row: Row, gateway_bin: &Path, clk_tck: f64) -> R
     let stats = scan_stats(&query, t0, t1, row.scan_ms).await?;
     drop(influx);
     sim.shutdown().await.context("stopping the simulator")?;
+    let live = (row.spec.plcs * row.spec.tags) as f64 * 1000.0 / period as f64;
+    let ceiling = match args.ceiling {
+        true => Some(measure_ceiling(&work.path, configs.len(), live, clk_tck).await?),
+        false => None,
+    };
 
     let window_s = (t1 - t0) as f64 / 1000.0;
     let expected = (row.spec.plcs * row.spec.tags) as f64 * (t1 - t0) as f64 / period as f64;
@@ -420,7 +470,47 @@ async fn bench_row(args: &Args, row: Row, gateway_bin: &Path, clk_tck: f64) -> R
         influx_cpu_pct: w.influx_cpu_s / window_s * 100.0,
         sim_cpu_pct: w.self_cpu_s / window_s * 100.0,
         replay,
+        ceiling,
         detail: detail.trim_end().to_string(),
+    })
+}
+
+/// InfluxDB alone on the spool copies of `instances` gateways, one fresh
+/// influxd per writer count, nothing else running.
+async fn measure_ceiling(
+    work: &Path,
+    instances: usize,
+    live: f64,
+    clk_tck: f64,
+) -> Result<Ceiling> {
+    let spools: Vec<PathBuf> = (0..instances).map(|i| ceiling_spool(work, i)).collect();
+    let backlog = tokio::task::spawn_blocking(move || ceiling::read_backlog(&spools))
+        .await
+        .context("reading the spool copies")??;
+    let described = backlog.describe();
+    eprintln!("   ceiling: {described}");
+    let mut runs = Vec::new();
+    for writers in ceiling::WRITERS {
+        let dir = work.join(format!("ceiling-{writers}"));
+        let r = ceiling::run(&dir, &backlog, writers, clk_tck)
+            .await
+            .with_context(|| format!("--ceiling with {writers} writer(s)"))?;
+        let rate = r.samples as f64 / r.drain_s;
+        eprintln!(
+            "   ceiling, {writers} writer(s): drained in {:.1} s, {rate:.0} samples/s ({:.1} × live), influxd {:.0} % of a core",
+            r.drain_s,
+            rate / live,
+            r.influx_cpu_pct
+        );
+        // Each run's InfluxDB data is not needed after it.
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            eprintln!("   cannot remove {}: {e}", dir.display());
+        }
+        runs.push(r);
+    }
+    Ok(Ceiling {
+        backlog: described,
+        runs,
     })
 }
 
@@ -1007,7 +1097,7 @@ fn write_configs(
                 site: "bench".into(),
                 influx_url: influx_url.into(),
                 database: DATABASE.into(),
-                spool_dir: work.join(format!("spool{i}")).display().to_string(),
+                spool_dir: spool_dir(work, i).display().to_string(),
                 http_listen: String::new(),
                 max_gap,
             },
@@ -1017,6 +1107,15 @@ fn write_configs(
         out.push(path);
     }
     Ok(out)
+}
+
+fn spool_dir(work: &Path, instance: usize) -> PathBuf {
+    work.join(format!("spool{instance}"))
+}
+
+/// Where `--ceiling` keeps its copy of an instance's spool.
+fn ceiling_spool(work: &Path, instance: usize) -> PathBuf {
+    work.join(format!("ceiling-spool{instance}"))
 }
 
 fn split(map: &PlantMap, instances: usize) -> Vec<Vec<plantsim::map::PlcSpec>> {

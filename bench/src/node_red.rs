@@ -157,6 +157,7 @@ pub async fn bench_row(args: &Args, row: Row, clk_tck: f64) -> Result<RowResult>
         influx_cpu_pct: w.influx_cpu_s / window_s * 100.0,
         sim_cpu_pct: w.self_cpu_s / window_s * 100.0,
         replay: None,
+        ceiling: None,
         detail,
     })
 }
