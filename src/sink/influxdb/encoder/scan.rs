@@ -23,6 +23,7 @@
 //! instead of comparing names, and the rarely needed `tag_quality` series key
 //! is built only when a quality changes.
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use super::{self as line, LineError};
@@ -86,8 +87,9 @@ struct TagState {
     rank: u32,
     /// Escaped field key: `keys[key.0..key.0 + key.1]`.
     key: (u32, u32),
-    /// Index into `ScanEncoder::deadbands`, for a tag with a deadband.
-    deadband: Option<u32>,
+    /// Index + 1 into `ScanEncoder::deadbands`, for a tag with a deadband:
+    /// four bytes instead of eight keep the state at 32 bytes a tag.
+    deadband: Option<NonZeroU32>,
     quality: Option<Quality>,
     /// Set when the name cannot be written; the tag is skipped.
     invalid: bool,
@@ -194,7 +196,9 @@ impl ScanEncoder {
                 out.push(b'\n');
                 lines += 1;
             }
-            let deadband = st.deadband.map(|d| &mut self.deadbands[d as usize]);
+            let deadband = st
+                .deadband
+                .map(|d| &mut self.deadbands[d.get() as usize - 1]);
             let Some(value) = value else {
                 if let Some(d) = deadband {
                     d.last = None;
@@ -317,7 +321,7 @@ impl ScanEncoder {
                     .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
                 last: None,
             });
-            (self.deadbands.len() - 1) as u32
+            NonZeroU32::new(self.deadbands.len() as u32).unwrap_or(NonZeroU32::MAX)
         });
         let ti = self.tags.len();
         self.tags.push(TagState {
