@@ -23,12 +23,7 @@ fn tags(n: usize) -> Vec<Tag> {
     (0..n)
         .map(|i| {
             let dt = types[i % types.len()];
-            let id = TagId {
-                plc: "p".into(),
-                area: "a".into(),
-                equipment: format!("eq{}", i / 10).into(),
-                name: format!("t{i}").into(),
-            };
+            let id = TagId::new("p", "a", format!("eq{}", i / 10), format!("t{i}"));
             let t = Tag {
                 order: orders[i % orders.len()],
                 scale: if i % 3 == 0 { 0.1 } else { 1.0 },

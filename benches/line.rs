@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use plantgw::config::{DataType, Plc, Table, Tag, TagId};
+use plantgw::config::{DataType, Plc, PlcNames, Table, Tag, TagId};
 use plantgw::sample::{Quality, Reading, Scan, ScanStatus, Value};
 use plantgw::sink::influxdb::{encode_point, FieldValue, Point, ScanEncoder};
 
@@ -15,12 +15,12 @@ use plantgw::sink::influxdb::{encode_point, FieldValue, Point, ScanEncoder};
 fn plant(n: usize) -> Plc {
     let tags = (0..n)
         .map(|i| {
-            let id = TagId {
-                plc: "grinding".into(),
-                area: "grinding".into(),
-                equipment: format!("equipment_{:02}", i % 20).into(),
-                name: format!("signal_{i:04}").into(),
-            };
+            let id = TagId::new(
+                "grinding",
+                "grinding",
+                format!("equipment_{:02}", i % 20),
+                format!("signal_{i:04}"),
+            );
             Tag::new(id, Table::Holding, (i * 2) as u16, DataType::F32, 0)
         })
         .collect();
@@ -135,11 +135,16 @@ fn scan_encoder_plant(c: &mut Criterion) {
         .map(|p| {
             let name: Arc<str> = format!("plc{p:04}").into();
             let area: Arc<str> = format!("area{:02}", p % 10).into();
+            // One set of PLC names shared by the PLC's tags, as validation
+            // builds them.
+            let owner = Arc::new(PlcNames {
+                plc: name.clone(),
+                area: area.clone(),
+            });
             let tags = (0..n_tags)
                 .map(|i| {
                     let id = TagId {
-                        plc: name.clone(),
-                        area: area.clone(),
+                        owner: owner.clone(),
                         equipment: format!("dev{:03}", i / 8).into(),
                         name: format!("{}_{:02}", ["pv", "level", "delta", "count"][i % 4], i % 8)
                             .into(),

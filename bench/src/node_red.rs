@@ -493,12 +493,7 @@ type = "u16"
     }
 
     fn tag(name: &str, address: u16, dt: DataType, order: ByteOrder) -> config::Tag {
-        let id = TagId {
-            plc: "p1".into(),
-            area: "a1".into(),
-            equipment: "e".into(),
-            name: name.into(),
-        };
+        let id = TagId::new("p1", "a1", "e", name);
         config::Tag {
             order,
             ..config::Tag::new(id, Table::Holding, address, dt, 0)

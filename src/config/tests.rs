@@ -558,6 +558,7 @@ fn identical_machines_share_their_names_and_rare_fields_stay_out_of_line() {
     let (a, b) = (&s.plcs[0].tags[0], &s.plcs[1].tags[0]);
     assert!(Arc::ptr_eq(&a.id.name, &b.id.name), "one copy of the name");
     assert!(Arc::ptr_eq(&a.id.equipment, &b.id.equipment));
+    assert_eq!((&**b.id.plc(), &**b.id.area()), ("grinding2", "grinding"));
     let x = a.extras.as_deref().unwrap();
     assert_eq!(
         (x.min, x.max, x.deadband),
@@ -571,6 +572,41 @@ fn identical_machines_share_their_names_and_rare_fields_stay_out_of_line() {
         "Tag is {} bytes",
         std::mem::size_of::<Tag>()
     );
+    // Each tag owns one of these (plus the Arc's 16-byte header).
+    assert_eq!(std::mem::size_of::<TagId>(), 40);
+}
+
+#[test]
+fn tag_ids_share_their_plc_names_and_compare_and_hash_by_value() {
+    use std::hash::BuildHasher;
+    let (_d, path) = write(&with_tag(
+        "table = \"holding\"\naddress = 10\ntype = \"u16\"",
+    ));
+    let s = load(&path).unwrap();
+    let tags = &s.plcs[0].tags;
+    assert_eq!(tags.len(), 2);
+    assert!(
+        Arc::ptr_eq(&tags[0].id.owner, &tags[1].id.owner),
+        "one copy of the PLC's names for all its tags"
+    );
+    let id = &*tags[0].id;
+    let apart = TagId::new(
+        id.plc().to_string(),
+        id.area().to_string(),
+        id.equipment.to_string(),
+        id.name.to_string(),
+    );
+    assert!(!Arc::ptr_eq(&apart.owner, &id.owner));
+    assert_eq!(&apart, id);
+    let h = std::collections::hash_map::RandomState::new();
+    assert_eq!(h.hash_one(&apart), h.hash_one(id));
+    let other_area = TagId::new(
+        id.plc().clone(),
+        "elsewhere",
+        id.equipment.clone(),
+        id.name.clone(),
+    );
+    assert_ne!(&other_area, id);
 }
 
 /// A plant whose sections come before and after its PLCs: two on one

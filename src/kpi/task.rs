@@ -316,12 +316,12 @@ mod tests {
     }
 
     fn total(ts_ms: i64, t: f64) -> Arc<Scan> {
-        let tag = Arc::new(TagId {
-            plc: "grinding".into(),
-            area: "grinding".into(),
-            equipment: "mill_feed_belt".into(),
-            name: "total_t".into(),
-        });
+        let tag = Arc::new(TagId::new(
+            "grinding",
+            "grinding",
+            "mill_feed_belt",
+            "total_t",
+        ));
         Arc::new(Scan {
             plc: "grinding".into(),
             area: "grinding".into(),

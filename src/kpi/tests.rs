@@ -68,12 +68,7 @@ pub(super) fn scan(ts_ms: i64, values: &[(&str, Option<f64>)]) -> Scan {
         .map(|(path, v)| {
             let (equipment, name) = path.split_once('.').unwrap();
             Reading {
-                tag: Arc::new(TagId {
-                    plc: "p".into(),
-                    area: "a".into(),
-                    equipment: equipment.into(),
-                    name: name.into(),
-                }),
+                tag: Arc::new(TagId::new("p", "a", equipment, name)),
                 value: v.map(Value::Float),
                 quality: if v.is_some() {
                     Quality::Good

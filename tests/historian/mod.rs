@@ -24,12 +24,7 @@ pub fn fast_policy() -> RetryPolicy {
 }
 
 pub fn tag(plc: &str, equipment: &str, name: &str, data_type: DataType) -> Tag {
-    let id = TagId {
-        plc: plc.into(),
-        area: plc.into(),
-        equipment: equipment.into(),
-        name: name.into(),
-    };
+    let id = TagId::new(plc, plc, equipment, name);
     Tag::new(id, Table::Holding, 0, data_type, 2)
 }
 

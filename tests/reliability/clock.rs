@@ -25,12 +25,7 @@ fn plc(address: String) -> Plc {
         timeout: Duration::from_secs(1),
         max_gap: 16,
         tags: vec![Tag::new(
-            TagId {
-                plc: "clocked".into(),
-                area: "test".into(),
-                equipment: "clocked_dev".into(),
-                name: "r0".into(),
-            },
+            TagId::new("clocked", "test", "clocked_dev", "r0"),
             Table::Holding,
             0,
             DataType::U16,

@@ -87,12 +87,12 @@ impl Connection for CountingConnection {
 }
 
 fn tag(table: Table, address: u16, data_type: DataType) -> Tag {
-    let id = TagId {
-        plc: "seam".into(),
-        area: "test".into(),
-        equipment: "seam_dev".into(),
-        name: format!("{}_{address}", table.as_str()).into(),
-    };
+    let id = TagId::new(
+        "seam",
+        "test",
+        "seam_dev",
+        format!("{}_{address}", table.as_str()),
+    );
     Tag::new(id, table, address, data_type, 0)
 }
 

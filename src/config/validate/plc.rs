@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{check_name, names, overlap, tag, Issues};
 use crate::config::raw::{PlcConfig, TransportKind};
-use crate::config::settings::{LinkKind, Parity, Plc, PlcLink, SerialLine, Tag};
+use crate::config::settings::{LinkKind, Parity, Plc, PlcLink, PlcNames, SerialLine, Tag};
 
 /// The PLCs of a file, validated one at a time as they are read, so only
 /// one raw PLC need exist at once. Their issues are kept apart until
@@ -115,9 +115,12 @@ fn validate(i: usize, p: &PlcConfig, names: &mut tag::Names, issues: &mut Issues
     }
     let plc_name: Arc<str> = Arc::from(p.name.as_str());
     let area: Arc<str> = Arc::from(p.area.as_str());
+    let shared = Arc::new(PlcNames {
+        plc: plc_name.clone(),
+        area: area.clone(),
+    });
     let mut owner = tag::Owner {
-        plc: &plc_name,
-        area: &area,
+        plc: &shared,
         names,
     };
     let tags = validate_tags(i, p, &mut owner, issues);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{check_name, names, Issues};
 use crate::config::raw::{DataType, TagConfig};
-use crate::config::settings::{Tag, TagExtras, TagId};
+use crate::config::settings::{PlcNames, Tag, TagExtras, TagId};
 
 /// Heartbeat default: a deadbanded value is still written every minute, so a
 /// flat line in Grafana is distinguishable from a dead gateway.
@@ -49,8 +49,7 @@ impl Names {
 
 /// The PLC a tag belongs to, as its `TagId` names it.
 pub(super) struct Owner<'a> {
-    pub plc: &'a Arc<str>,
-    pub area: &'a Arc<str>,
+    pub plc: &'a Arc<PlcNames>,
     pub names: &'a mut Names,
 }
 
@@ -250,8 +249,7 @@ fn check_range(at: &At, t: &TagConfig, issues: &mut Issues) {
 fn build(t: &TagConfig, owner: &mut Owner<'_>, count: u16) -> Tag {
     Tag {
         id: Arc::new(TagId {
-            plc: owner.plc.clone(),
-            area: owner.area.clone(),
+            owner: owner.plc.clone(),
             equipment: owner.names.get(&t.equipment),
             name: owner.names.get(&t.name),
         }),

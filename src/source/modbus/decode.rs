@@ -66,12 +66,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn tag(dt: DataType, order: ByteOrder, scale: f64, offset: f64) -> Tag {
-        let id = TagId {
-            plc: "p".into(),
-            area: "a".into(),
-            equipment: "e".into(),
-            name: "n".into(),
-        };
+        let id = TagId::new("p", "a", "e", "n");
         Tag {
             order,
             scale,

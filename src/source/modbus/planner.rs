@@ -186,12 +186,7 @@ pub(crate) mod tests {
     use proptest::prelude::*;
 
     pub(crate) fn tag(table: Table, address: u16, dt: DataType, length: u16) -> Tag {
-        let id = TagId {
-            plc: "p".into(),
-            area: "a".into(),
-            equipment: "e".into(),
-            name: format!("t{address}").into(),
-        };
+        let id = TagId::new("p", "a", "e", format!("t{address}"));
         Tag::new(id, table, address, dt, length)
     }
 

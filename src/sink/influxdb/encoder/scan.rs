@@ -184,7 +184,7 @@ impl ScanEncoder {
                     "tag_quality",
                     &[
                         ("equipment", &st.id.equipment),
-                        ("plc", &st.id.plc),
+                        ("plc", st.id.plc()),
                         ("site", &self.site),
                         ("tag", &st.id.name),
                     ],
@@ -304,7 +304,7 @@ impl ScanEncoder {
             Ok(()) => false,
             Err(e) => {
                 tracing::error!(
-                    plc = %id.plc, tag = %id.path(), error = %e,
+                    plc = %id.plc(), tag = %id.path(), error = %e,
                     "tag cannot be written to InfluxDB; it is skipped"
                 );
                 true
@@ -357,7 +357,7 @@ impl ScanEncoder {
     }
 
     fn group(&mut self, id: &TagId) -> usize {
-        let key = (id.plc.clone(), id.area.clone(), id.equipment.clone());
+        let key = (id.plc().clone(), id.area().clone(), id.equipment.clone());
         if let Some(&g) = self.group_ix.get(&key) {
             return g;
         }
@@ -365,7 +365,7 @@ impl ScanEncoder {
         line::push_series(
             &mut prefix,
             &id.equipment,
-            &[("area", &id.area), ("plc", &id.plc), ("site", &self.site)],
+            &[("area", id.area()), ("plc", id.plc()), ("site", &self.site)],
         );
         let g = self.groups.len();
         self.groups.push(Group { prefix });
@@ -407,8 +407,8 @@ impl ScanEncoder {
 fn check_tag(id: &TagId, site: &str) -> Result<(), LineError> {
     line::check_measurement(&id.equipment)?;
     line::check_key(&id.equipment, "field", &id.name)?;
-    line::check_tag_value(&id.plc)?;
-    line::check_tag_value(&id.area)?;
+    line::check_tag_value(id.plc())?;
+    line::check_tag_value(id.area())?;
     line::check_tag_value(site)?;
     Ok(())
 }

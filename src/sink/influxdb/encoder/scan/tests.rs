@@ -14,12 +14,7 @@ fn tag(
     max_interval_ms: Option<u64>,
 ) -> Tag {
     Tag {
-        id: Arc::new(TagId {
-            plc: plc.into(),
-            area: plc.into(),
-            equipment: equipment.into(),
-            name: name.into(),
-        }),
+        id: Arc::new(TagId::new(plc, plc, equipment, name)),
         table: Table::Holding,
         address: 0,
         data_type: DataType::F32,
@@ -229,12 +224,7 @@ fn unknown_and_cloned_tag_ids_are_handled() {
     let mut e = ScanEncoder::new("s", std::slice::from_ref(&p));
     // A TagId equal in value but a different allocation keeps its deadband.
     let cloned = Arc::new((*p.tags[0].id).clone());
-    let stranger = Arc::new(TagId {
-        plc: "g".into(),
-        area: "g".into(),
-        equipment: "other".into(),
-        name: "x".into(),
-    });
+    let stranger = Arc::new(TagId::new("g", "g", "other", "x"));
     let mk = |ts, v| Scan {
         plc: "g".into(),
         area: "g".into(),
