@@ -75,12 +75,12 @@ fn set(param: i32, value: i32) {
 /// environment already says (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`
 /// or `GLIBC_TUNABLES`). Measured at 100 000 tags (BENCHMARKS.md, "Memory"):
 ///
-/// - One arena. glibc gives threads that allocate at the same time arenas
+/// - Two arenas. glibc gives threads that allocate at the same time arenas
 ///   of their own (up to eight per core), and each keeps its freed memory;
 ///   the runtime's workers and blocking threads hand scans and batches to
 ///   each other, so they free into each other's arenas and every arena
-///   grows to the working set. Small blocks come from each thread's cache
-///   without the arena's lock, so one arena costs no measurable CPU.
+///   grows to the working set. One arena held no less once large blocks
+///   were mapped (below) and cost about 10 % more CPU in lock contention.
 /// - Blocks of 128 KiB and more in their own mappings, returned to the
 ///   kernel when freed. By default glibc raises that threshold each time
 ///   such a block is freed, up to 32 MiB, after which batch and spool
@@ -108,7 +108,7 @@ pub fn tune_for_service() {
 }
 
 /// See [`tune_for_service`].
-pub const SERVICE_ARENAS: i32 = 1;
+pub const SERVICE_ARENAS: i32 = 2;
 /// glibc's initial value, fixed (no raising): what [`while_loading`] returns to.
 pub const SERVICE_MMAP_THRESHOLD: i32 = INITIAL_THRESHOLD;
 

@@ -7,7 +7,6 @@
 //! request much faster than many small ones, and the live rate is what
 //! the backlog must be replayed against. A write dropped half-way (crash,
 //! shutdown) acknowledged nothing, so every merged record is sent again.
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,7 +63,7 @@ pub async fn sender_task<S: Sink>(
             }
             continue;
         };
-        let batch = merged(&next);
+        let batch = merged(next);
         let outcome = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
@@ -92,20 +91,33 @@ pub async fn sender_task<S: Sink>(
 }
 
 /// The records' payloads as one batch, each ending in a newline so no two
-/// lines run together.
-fn merged(records: &[SpoolRecord]) -> Cow<'_, [u8]> {
-    if let [one] = records {
-        return Cow::Borrowed(&one.payload);
+/// lines run together. Consumes the records: each payload is freed as soon
+/// as it is copied, and the first one's buffer is grown in place, so a
+/// merged write holds its bytes about once instead of twice (a 4 MiB merge
+/// after an outage, or the first scans' quality lines, was +8 MB RSS).
+fn merged(records: Vec<SpoolRecord>) -> Vec<u8> {
+    let mut records = records.into_iter();
+    let Some(first) = records.next() else {
+        return Vec::new();
+    };
+    let mut out = first.payload;
+    let rest: usize = records.as_slice().iter().map(|r| r.payload.len() + 1).sum();
+    if rest == 0 {
+        return out;
     }
-    let len = records.iter().map(|r| r.payload.len() + 1).sum();
-    let mut out = Vec::with_capacity(len);
+    out.reserve_exact(rest + 1);
+    end_line(&mut out);
     for r in records {
         out.extend_from_slice(&r.payload);
-        if !r.payload.ends_with(b"\n") {
-            out.push(b'\n');
-        }
+        end_line(&mut out);
     }
-    Cow::Owned(out)
+    out
+}
+
+fn end_line(out: &mut Vec<u8>) {
+    if !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
 }
 
 /// Runs a spool operation until it succeeds or `stop` fires (`None`): a
@@ -179,5 +191,35 @@ impl Alarm {
             tracing::info!(sink = sink.name(), "the sink accepts the data again");
         }
         *self = Alarm::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(payloads: &[&str]) -> Vec<SpoolRecord> {
+        payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| SpoolRecord {
+                seq: i as u64 + 1,
+                payload: p.as_bytes().to_vec(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_record_goes_as_it_is_and_merged_ones_never_run_lines_together() {
+        assert_eq!(merged(records(&["a v=1 1"])), b"a v=1 1");
+        assert_eq!(
+            merged(records(&["a v=1 1\n", "b v=2 1", "", "c v=3 1\nd v=4 1\n"])),
+            b"a v=1 1\nb v=2 1\nc v=3 1\nd v=4 1\n"
+        );
+        assert_eq!(
+            merged(records(&["a v=1 1", "b v=2 1"])),
+            b"a v=1 1\nb v=2 1\n"
+        );
+        assert!(merged(Vec::new()).is_empty());
     }
 }
