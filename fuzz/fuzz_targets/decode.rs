@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     let scale = if data[5] == 0 { 1.0 } else { f64::from(data[5]) / 7.0 };
     let words: Vec<u16> = data[8..].chunks(2).map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])).collect();
     let tag = Tag {
-        id: Arc::new(TagId { plc: "p".into(), area: "a".into(), equipment: "e".into(), name: "n".into() }),
+        id: Arc::new(TagId::new("p", "a", "e", "n")),
         table: Table::Holding,
         address,
         data_type: dt,
