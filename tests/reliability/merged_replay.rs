@@ -4,6 +4,9 @@
 //! in flight acknowledged none of it, so the whole merge is sent again (the
 //! points are idempotent, so InfluxDB holds each once).
 //!
+//! A merge of 2 MiB or more goes as two writes at once, split by series, so
+//! each series keeps its order while InfluxDB works on both.
+//!
 //! The sender runs against a real influxd through the recording tap, which
 //! shows each write request as it went by.
 use std::path::Path;
@@ -205,4 +208,118 @@ async fn a_sender_dropped_mid_merge_leaves_every_merged_record_pending() {
         .map(|r| (r.to_string(), LINES as i64))
         .collect();
     assert_eq!(counts(&q).await, want, "each point once");
+}
+
+/// Series in the large merge, and lines per series in each record.
+const LANE_SERIES: u64 = 50;
+const LANE_LINES: u64 = 40;
+const LANE_RECORDS: u64 = 12;
+
+/// A record of [`LANE_SERIES`] × [`LANE_LINES`] lines of about 125 bytes,
+/// each series' timestamps rising through the records.
+fn lane_record(rec: u64) -> Vec<u8> {
+    let pad = "x".repeat(64);
+    let mut out = String::new();
+    for i in 0..LANE_LINES {
+        for s in 0..LANE_SERIES {
+            let ts = 1_700_000_000_000 + rec * 1000 + i;
+            out.push_str(&format!("lane_test,s={s},pad={pad} v={i}i {ts}\n"));
+        }
+    }
+    out.into_bytes()
+}
+
+/// `(series, timestamp)` of every line of a write body.
+fn series_and_ts(body: &[u8]) -> Vec<(String, i64)> {
+    std::str::from_utf8(body)
+        .expect("utf-8 body")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let key = l.split(' ').next().unwrap_or_default().to_string();
+            let ts = l
+                .rsplit(' ')
+                .next()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(-1);
+            (key, ts)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_merge_goes_as_two_writes_at_once_each_series_whole_and_in_order() {
+    let influx = InfluxD::start();
+    let q = query_client(&influx.url).await;
+    let tap = WriteTap::start(influx.addr).await;
+    // Each answer held 2 s: two writes one after the other would be seen
+    // 2 s apart, two at once within moments of each other.
+    let held = Duration::from_secs(2);
+    tap.set_delay(held);
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let mut spool = Spool::open(&spool_dir, 1 << 24).expect("open spool");
+    let mut bytes = 0;
+    for rec in 1..=LANE_RECORDS {
+        let r = lane_record(rec);
+        bytes += r.len();
+        spool.append(&r).expect("append");
+    }
+    assert!(
+        (plantgw::sink::influxdb::lanes::SPLIT_FROM..plantgw::sink::influxdb::MERGE_BYTES)
+            .contains(&bytes),
+        "the backlog ({bytes} bytes) is one merge large enough to split"
+    );
+    let spool = SharedSpool::new(spool);
+    let (task, drain) = start_sender(&tap.url, &spool);
+    eventually(
+        Duration::from_secs(60),
+        "the merge acknowledged",
+        || async { matches!(spool.peek_for("influxdb").await, Ok(None)).then_some(()) },
+    )
+    .await;
+    drain.cancel();
+    join_within(task, Duration::from_secs(10), "sender after drain").await;
+
+    let sent = tap.exchanges();
+    assert_eq!(
+        sent.iter().map(|e| e.status).collect::<Vec<_>>(),
+        vec![Some(204), Some(204)],
+        "the merge went as two writes, both accepted"
+    );
+    let apart = (sent[0].at_ms - sent[1].at_ms).abs();
+    assert!(
+        apart < held.as_millis() as i64 / 2,
+        "the two writes were answered {apart} ms apart: sent one after the other, not at once"
+    );
+    let lanes: Vec<Vec<(String, i64)>> = sent.iter().map(|e| series_and_ts(&e.body)).collect();
+    let all = (LANE_RECORDS * LANE_SERIES * LANE_LINES) as usize;
+    assert_eq!(lanes[0].len() + lanes[1].len(), all, "every line sent once");
+    let keys: Vec<std::collections::HashSet<&str>> = lanes
+        .iter()
+        .map(|l| l.iter().map(|(k, _)| k.as_str()).collect())
+        .collect();
+    assert!(
+        keys[0].is_disjoint(&keys[1]),
+        "series in both writes: {:?}",
+        keys[0].intersection(&keys[1]).collect::<Vec<_>>()
+    );
+    assert_eq!(keys[0].len() + keys[1].len(), LANE_SERIES as usize);
+    for lane in &lanes {
+        let mut last: std::collections::HashMap<&str, i64> = Default::default();
+        for (key, ts) in lane {
+            let prev = last.insert(key, *ts).unwrap_or(i64::MIN);
+            assert!(*ts > prev, "series {key}: {ts} sent after {prev}");
+        }
+    }
+    let stored = q
+        .query("SELECT count(v) FROM lane_test")
+        .await
+        .expect("count lane_test");
+    let n = stored
+        .first()
+        .and_then(|s| s.values.first())
+        .and_then(|r| r.get(1))
+        .and_then(|v| v.as_i64());
+    assert_eq!(n, Some(all as i64), "every point stored");
 }

@@ -68,6 +68,69 @@ impl Delivery {
     pub fn is_done(&self) -> bool {
         !matches!(self, Delivery::Cancelled)
     }
+
+    /// What became of a batch sent in two parts: done when both are, with
+    /// the counts of both and the first rejection.
+    pub fn and(self, other: Delivery) -> Delivery {
+        use Delivery::*;
+        match (self, other) {
+            (Cancelled, _) | (_, Cancelled) => Cancelled,
+            (
+                Delivered { lines, requests },
+                Delivered {
+                    lines: l,
+                    requests: r,
+                },
+            ) => Delivered {
+                lines: lines + l,
+                requests: requests.saturating_add(r),
+            },
+            (
+                Dropped {
+                    lines,
+                    delivered,
+                    requests,
+                    status,
+                    first_bad_line,
+                    message,
+                },
+                other,
+            )
+            | (
+                other,
+                Dropped {
+                    lines,
+                    delivered,
+                    requests,
+                    status,
+                    first_bad_line,
+                    message,
+                },
+            ) => {
+                let (more_lines, more_delivered, more_requests) = match other {
+                    Delivered {
+                        lines: l,
+                        requests: r,
+                    } => (0, l, r),
+                    Dropped {
+                        lines: l,
+                        delivered: d,
+                        requests: r,
+                        ..
+                    } => (l, d, r),
+                    Cancelled => (0, 0, 0),
+                };
+                Dropped {
+                    lines: lines + more_lines,
+                    delivered: delivered + more_delivered,
+                    requests: requests.saturating_add(more_requests),
+                    status,
+                    first_bad_line,
+                    message,
+                }
+            }
+        }
+    }
 }
 
 /// Something that can attempt a write; the InfluxDB client in production,

@@ -8,6 +8,7 @@
 //! - [`delivery`]: retry/split/bisect of one batch until every line is
 //!   accepted or known bad; [`health`]: whether InfluxDB takes writes;
 //! - [`conflict`]: fields InfluxDB holds as another type, left out of lines;
+//! - [`lanes`]: a large (replay) write split by series into two sent at once;
 //! - [`query`]: InfluxQL reads (tests, KPI recompute, checks).
 //!
 //! Dependencies run one way: `delivery` drives any
@@ -26,6 +27,7 @@ pub mod conflict;
 pub mod delivery;
 pub mod encoder;
 pub mod health;
+pub mod lanes;
 pub mod query;
 pub mod retry;
 
@@ -81,21 +83,12 @@ impl Sink for InfluxClient {
     }
 
     async fn write(&self, _seq: u64, batch: &[u8]) -> SinkOutcome {
-        // Nothing cancels this token: the sender stops a delivery by
-        // dropping this future, which abandons the request in flight alike.
-        let never = CancellationToken::new();
-        let policy = RetryPolicy::default();
-        let delivery = match self.counts() {
-            Some(health) => {
-                let counted = Counted {
-                    client: self,
-                    health,
-                };
-                deliver_with(&counted, batch, &never, &policy).await
-            }
-            None => deliver_with(self, batch, &never, &policy).await,
-        };
-        delivery.into()
+        if batch.len() < lanes::SPLIT_FROM {
+            return self.deliver_whole(batch).await.into();
+        }
+        let [a, b] = lanes::split(batch);
+        let (a, b) = tokio::join!(self.deliver_whole(&a), self.deliver_whole(&b));
+        a.and(b).into()
     }
 
     fn report_to(&self, health: &Arc<Health>) {
@@ -104,6 +97,27 @@ impl Sink for InfluxClient {
 
     fn merge_budget(&self) -> usize {
         MERGE_BYTES
+    }
+}
+
+impl InfluxClient {
+    /// One body through [`deliver_with`], counted into `gateway_status`
+    /// when a sender reports there.
+    async fn deliver_whole(&self, body: &[u8]) -> Delivery {
+        // Nothing cancels this token: the sender stops a delivery by
+        // dropping this future, which abandons the request in flight alike.
+        let never = CancellationToken::new();
+        let policy = RetryPolicy::default();
+        match self.counts() {
+            Some(health) => {
+                let counted = Counted {
+                    client: self,
+                    health,
+                };
+                deliver_with(&counted, body, &never, &policy).await
+            }
+            None => deliver_with(self, body, &never, &policy).await,
+        }
     }
 }
 

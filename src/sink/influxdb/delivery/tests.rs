@@ -452,3 +452,35 @@ fn finds_the_quoted_line_in_influx_messages() {
     );
     assert_eq!(quoted_line("field type conflict"), None);
 }
+
+#[test]
+fn a_batch_in_two_parts_is_done_when_both_are_and_counts_both() {
+    let ok = |lines, requests| Delivery::Delivered { lines, requests };
+    let dropped = |lines, delivered, line: &str| Delivery::Dropped {
+        lines,
+        delivered,
+        requests: 3,
+        status: 400,
+        first_bad_line: line.into(),
+        message: "unable to parse".into(),
+    };
+    assert_eq!(ok(10, 1).and(ok(5, 2)), ok(15, 3));
+    assert_eq!(
+        ok(10, 1).and(dropped(1, 4, "b")),
+        Delivery::Dropped {
+            lines: 1,
+            delivered: 14,
+            requests: 4,
+            status: 400,
+            first_bad_line: "b".into(),
+            message: "unable to parse".into(),
+        }
+    );
+    let both = dropped(2, 8, "a").and(dropped(1, 4, "b"));
+    assert!(matches!(
+        both,
+        Delivery::Dropped { lines: 3, delivered: 12, requests: 6, ref first_bad_line, .. } if first_bad_line == "a"
+    ));
+    assert_eq!(ok(1, 1).and(Delivery::Cancelled), Delivery::Cancelled);
+    assert!(!dropped(1, 1, "a").and(Delivery::Cancelled).is_done());
+}
