@@ -17,15 +17,14 @@
 //! counted as the replay line counts them in InfluxDB, and checked against
 //! InfluxDB's own count afterwards.
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use plantgw::pipeline::sender::merged;
+use plantgw::sink::influxdb::client::gzip;
 use plantgw::sink::influxdb::config::build_http;
 use plantgw::sink::influxdb::{QueryClient, MERGE_BYTES};
 use plantgw::spool::{Spool, SpoolOptions, DEFAULT_SINK};
@@ -123,7 +122,7 @@ fn read_spool(dir: &Path, budget: usize) -> Result<Vec<(Vec<u8>, u64)>> {
         let Some(last) = records.last().map(|r| r.seq) else {
             break;
         };
-        let body = merged(records.iter().map(|r| r.payload.as_slice()));
+        let body = merged(records);
         let samples = tag_samples(&body);
         out.push((body, samples));
         spool
@@ -131,19 +130,6 @@ fn read_spool(dir: &Path, budget: usize) -> Result<Vec<(Vec<u8>, u64)>> {
             .with_context(|| format!("advancing in the spool copy {}", dir.display()))?;
     }
     Ok(out)
-}
-
-/// Payloads as one body, each ending in a newline so no two lines run
-/// together (the sender's `merged`).
-fn merged<'a>(payloads: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for p in payloads {
-        out.extend_from_slice(p);
-        if !p.ends_with(b"\n") {
-            out.push(b'\n');
-        }
-    }
-    out
 }
 
 /// Round robin over the lists, each list's order kept.
@@ -159,13 +145,6 @@ fn interleave<T>(lists: Vec<Vec<T>>) -> Vec<T> {
         }
     }
     out
-}
-
-/// The gateway's request compression (gzip, fast level).
-fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut z = GzEncoder::new(Vec::with_capacity(body.len() / 8 + 64), Compression::fast());
-    z.write_all(body)?;
-    z.finish()
 }
 
 /// Tag samples in line protocol: the fields of every equipment line
@@ -343,12 +322,6 @@ mod tests {
         assert_eq!(line_samples(b""), 0);
         // No timestamp: the fields run to the end.
         assert_eq!(line_samples(b"dev3 a=1,b=2"), 2);
-    }
-
-    #[test]
-    fn merged_bodies_end_every_payload_with_a_newline() {
-        let m = merged([&b"a x=1 1"[..], b"b x=2 2\n", b"c x=3 3"]);
-        assert_eq!(m, b"a x=1 1\nb x=2 2\nc x=3 3\n");
     }
 
     #[test]

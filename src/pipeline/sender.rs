@@ -95,7 +95,7 @@ pub async fn sender_task<S: Sink>(
 /// as it is copied, and the first one's buffer is grown in place, so a
 /// merged write holds its bytes about once instead of twice (a 4 MiB merge
 /// after an outage, or the first scans' quality lines, was +8 MB RSS).
-fn merged(records: Vec<SpoolRecord>) -> Vec<u8> {
+pub fn merged(records: Vec<SpoolRecord>) -> Vec<u8> {
     let mut records = records.into_iter();
     let Some(first) = records.next() else {
         return Vec::new();

@@ -184,7 +184,9 @@ impl LineWriter for InfluxClient {
     }
 }
 
-fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+/// The request body as the gateway sends it (the benchmark's replay
+/// ceiling sends the same bytes).
+pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     // Fast level: line protocol compresses ~10x even so, and the gateway's
     // two cores have Modbus to poll.
     let mut z = GzEncoder::new(Vec::with_capacity(body.len() / 8 + 64), Compression::fast());
