@@ -72,63 +72,51 @@ impl Delivery {
     /// What became of a batch sent in two parts: done when both are, with
     /// the counts of both and the first rejection.
     pub fn and(self, other: Delivery) -> Delivery {
-        use Delivery::*;
-        match (self, other) {
-            (Cancelled, _) | (_, Cancelled) => Cancelled,
-            (
-                Delivered { lines, requests },
-                Delivered {
-                    lines: l,
-                    requests: r,
-                },
-            ) => Delivered {
-                lines: lines + l,
-                requests: requests.saturating_add(r),
+        if !self.is_done() || !other.is_done() {
+            return Delivery::Cancelled;
+        }
+        let (a, b) = (self.counts(), other.counts());
+        let (lines, delivered, requests) = (a.0 + b.0, a.1 + b.1, a.2.saturating_add(b.2));
+        match self.rejection().or_else(|| other.rejection()) {
+            None => Delivery::Delivered {
+                lines: delivered,
+                requests,
             },
-            (
-                Dropped {
-                    lines,
-                    delivered,
-                    requests,
-                    status,
-                    first_bad_line,
-                    message,
-                },
-                other,
-            )
-            | (
-                other,
-                Dropped {
-                    lines,
-                    delivered,
-                    requests,
-                    status,
-                    first_bad_line,
-                    message,
-                },
-            ) => {
-                let (more_lines, more_delivered, more_requests) = match other {
-                    Delivered {
-                        lines: l,
-                        requests: r,
-                    } => (0, l, r),
-                    Dropped {
-                        lines: l,
-                        delivered: d,
-                        requests: r,
-                        ..
-                    } => (l, d, r),
-                    Cancelled => (0, 0, 0),
-                };
-                Dropped {
-                    lines: lines + more_lines,
-                    delivered: delivered + more_delivered,
-                    requests: requests.saturating_add(more_requests),
-                    status,
-                    first_bad_line,
-                    message,
-                }
-            }
+            Some((status, first_bad_line, message)) => Delivery::Dropped {
+                lines,
+                delivered,
+                requests,
+                status,
+                first_bad_line,
+                message,
+            },
+        }
+    }
+
+    /// Lines dropped, lines delivered, requests made.
+    fn counts(&self) -> (usize, usize, u32) {
+        match *self {
+            Delivery::Delivered { lines, requests } => (0, lines, requests),
+            Delivery::Dropped {
+                lines,
+                delivered,
+                requests,
+                ..
+            } => (lines, delivered, requests),
+            Delivery::Cancelled => (0, 0, 0),
+        }
+    }
+
+    /// Status, first bad line and message of a rejection.
+    fn rejection(self) -> Option<(u16, String, String)> {
+        match self {
+            Delivery::Dropped {
+                status,
+                first_bad_line,
+                message,
+                ..
+            } => Some((status, first_bad_line, message)),
+            _ => None,
         }
     }
 }
