@@ -70,6 +70,23 @@ fn start_sender(
     (task, drain)
 }
 
+/// Waits until `spool` holds nothing unacknowledged for the InfluxDB sink,
+/// then drains and stops the sender.
+async fn acked_then_stopped(
+    spool: &SharedSpool,
+    task: JoinHandle<Result<(), PipelineError>>,
+    drain: CancellationToken,
+    within: Duration,
+    what: &str,
+) {
+    eventually(within, what, || async {
+        matches!(spool.peek_for("influxdb").await, Ok(None)).then_some(())
+    })
+    .await;
+    drain.cancel();
+    join_within(task, Duration::from_secs(10), "sender after drain").await;
+}
+
 /// Points per `rec` tag in InfluxDB.
 async fn counts(q: &QueryClient) -> Vec<(String, i64)> {
     let series = q
@@ -108,14 +125,14 @@ async fn a_bad_line_in_a_merged_write_drops_only_that_line_and_acks_every_record
     let spool = spool_with_records(&spool_dir, true);
     let (task, drain) = start_sender(&tap.url, &spool);
 
-    eventually(
+    acked_then_stopped(
+        &spool,
+        task,
+        drain,
         Duration::from_secs(30),
         "every merged record acknowledged",
-        || async { matches!(spool.peek_for("influxdb").await, Ok(None)).then_some(()) },
     )
     .await;
-    drain.cancel();
-    join_within(task, Duration::from_secs(10), "sender after drain").await;
 
     let first = tap.exchanges().first().cloned().expect("a write went out");
     let all = RECORDS * LINES + 1;
@@ -188,14 +205,14 @@ async fn a_sender_dropped_mid_merge_leaves_every_merged_record_pending() {
     tap.set_delay(Duration::ZERO);
     let spool = SharedSpool::new(reopened);
     let (task, drain) = start_sender(&tap.url, &spool);
-    eventually(
+    acked_then_stopped(
+        &spool,
+        task,
+        drain,
         Duration::from_secs(30),
         "the merge delivered again and acknowledged",
-        || async { matches!(spool.peek_for("influxdb").await, Ok(None)).then_some(()) },
     )
     .await;
-    drain.cancel();
-    join_within(task, Duration::from_secs(10), "sender after drain").await;
     let sent = tap.exchanges();
     assert_eq!(
         sent.len(),
@@ -272,14 +289,14 @@ async fn a_large_merge_goes_as_two_writes_at_once_each_series_whole_and_in_order
     );
     let spool = SharedSpool::new(spool);
     let (task, drain) = start_sender(&tap.url, &spool);
-    eventually(
+    acked_then_stopped(
+        &spool,
+        task,
+        drain,
         Duration::from_secs(60),
         "the merge acknowledged",
-        || async { matches!(spool.peek_for("influxdb").await, Ok(None)).then_some(()) },
     )
     .await;
-    drain.cancel();
-    join_within(task, Duration::from_secs(10), "sender after drain").await;
 
     let sent = tap.exchanges();
     assert_eq!(
