@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::procs::Proc;
+use crate::common::free_port;
 use crate::common::influx::InfluxD;
 use crate::common::nats::NatsCluster;
-use crate::common::{eventually, free_port};
 use crate::reliability::metric;
 
 const MESSAGES: u64 = 30;
@@ -94,19 +94,8 @@ async fn a_relay_killed_before_its_acks_gets_its_fetch_redelivered_to_another() 
     // Relay B on the same durable: the rest at once, A's fetch after ack_wait.
     let mut b = Proc::spawn("relay", &conf_b, &dir.path().join("b.log"));
     let metrics_b = format!("http://127.0.0.1:{http_b}/metrics");
-    eventually(
-        Duration::from_secs(20),
-        "every message acked by relay B",
-        || {
-            let js = js.clone();
-            async move {
-                let s = js.get_stream("PLANT").await.ok()?;
-                let info = s.consumer_info("historian").await.ok()?;
-                (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
-            }
-        },
-    )
-    .await;
+    // Every message acked by relay B.
+    super::drained(&js, Duration::from_secs(20)).await;
     b.assert_running();
     let redelivered = metric(&metrics_b, "plantgw_relay_redelivered_total")
         .await
